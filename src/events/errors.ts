@@ -1,0 +1,161 @@
+import type { ExpectedVersion } from './types.js';
+
+/** Stable error codes: part of the public contract, never renamed. */
+export const ErrorCode = {
+  concurrency: 'CONCURRENCY',
+  duplicateEventId: 'DUPLICATE_EVENT_ID',
+  invalidStreamName: 'INVALID_STREAM_NAME',
+  validation: 'VALIDATION',
+  eventTooLarge: 'EVENT_TOO_LARGE',
+  streamDeleted: 'STREAM_DELETED',
+  storeClosed: 'STORE_CLOSED',
+  storeUnavailable: 'STORE_UNAVAILABLE',
+  configuration: 'CONFIGURATION',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** The base of every error Factline throws. Test for one with its guard, which checks `code`. */
+export class FactlineError extends Error {
+  readonly code: ErrorCode;
+  /** True when trying the same call again may succeed. */
+  readonly retryable: boolean;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; retryable?: boolean }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.retryable = options?.retryable ?? false;
+  }
+}
+
+/** The stream's version was not what the append or delete expected. Re-read, decide again, retry. */
+export class ConcurrencyError extends FactlineError {
+  constructor(
+    readonly stream: string,
+    readonly expected: ExpectedVersion,
+    readonly actual: number,
+  ) {
+    super(ErrorCode.concurrency, `stream "${stream}" is at version ${actual}, expected ${String(expected)}`, {
+      retryable: true,
+    });
+  }
+}
+
+/** An event id is already in the store with other content (another stream, type or data). */
+export class DuplicateEventIdError extends FactlineError {
+  constructor(
+    readonly eventId: string,
+    readonly stream: string,
+    readonly existingStream: string,
+  ) {
+    super(
+      ErrorCode.duplicateEventId,
+      existingStream === stream
+        ? `event ${eventId} is already in stream "${stream}" with other content`
+        : `event ${eventId} is already in stream "${existingStream}", not "${stream}"`,
+    );
+  }
+}
+
+export class InvalidStreamNameError extends FactlineError {
+  constructor(
+    readonly stream: unknown,
+    readonly reason: string,
+  ) {
+    super(ErrorCode.invalidStreamName, `invalid stream name ${describe(stream)}: ${reason}`);
+  }
+}
+
+export interface ValidationIssue {
+  /** Where the problem is, e.g. `['events', 0, 'data', 'price']`. */
+  readonly path: readonly (string | number)[];
+  readonly message: string;
+}
+
+/** Input that is not acceptable: each issue names where and why. Nothing was written. */
+export class ValidationError extends FactlineError {
+  constructor(readonly issues: readonly ValidationIssue[]) {
+    super(ErrorCode.validation, issues.map((i) => `${formatPath(i.path)}: ${i.message}`).join('; '));
+  }
+}
+
+/** An event's serialized data and metadata exceed the store's `maxEventSize`. */
+export class EventTooLargeError extends FactlineError {
+  constructor(
+    readonly stream: string,
+    readonly index: number,
+    readonly size: number,
+    readonly limit: number,
+  ) {
+    super(
+      ErrorCode.eventTooLarge,
+      `event ${index} for stream "${stream}" is ${size} bytes serialized; the limit is ${limit} (option maxEventSize)`,
+    );
+  }
+}
+
+/** The stream was deleted: it cannot be read with `readStream` or appended to. */
+export class StreamDeletedError extends FactlineError {
+  constructor(readonly stream: string) {
+    super(ErrorCode.streamDeleted, `stream "${stream}" is deleted`);
+  }
+}
+
+export class StoreClosedError extends FactlineError {
+  constructor() {
+    super(ErrorCode.storeClosed, 'the store is closed');
+  }
+}
+
+/**
+ * The database could not be reached or stayed busy. For a write, the outcome is unknown unless
+ * `outcome` says otherwise: retry with the same event ids and the append stays idempotent.
+ */
+export class StoreUnavailableError extends FactlineError {
+  constructor(
+    message: string,
+    readonly outcome: 'unknown' | 'not_written',
+    cause?: unknown,
+  ) {
+    super(ErrorCode.storeUnavailable, message, { cause, retryable: true });
+  }
+}
+
+/** A store URL or option that cannot work. */
+export class ConfigurationError extends FactlineError {
+  constructor(message: string) {
+    super(ErrorCode.configuration, message);
+  }
+}
+
+const CODES = new Set<string>(Object.values(ErrorCode));
+
+function guard<E extends FactlineError>(code: ErrorCode): (error: unknown) => error is E {
+  return (error: unknown): error is E => isFactlineError(error) && error.code === code;
+}
+
+/** True for any Factline error, even one from another copy of the package. */
+export function isFactlineError(error: unknown): error is FactlineError {
+  if (!(error instanceof Error)) return false;
+  const code: unknown = (error as { code?: unknown }).code;
+  return typeof code === 'string' && CODES.has(code);
+}
+
+export const isConcurrencyError = guard<ConcurrencyError>(ErrorCode.concurrency);
+export const isDuplicateEventIdError = guard<DuplicateEventIdError>(ErrorCode.duplicateEventId);
+export const isInvalidStreamNameError = guard<InvalidStreamNameError>(ErrorCode.invalidStreamName);
+export const isValidationError = guard<ValidationError>(ErrorCode.validation);
+export const isEventTooLargeError = guard<EventTooLargeError>(ErrorCode.eventTooLarge);
+export const isStreamDeletedError = guard<StreamDeletedError>(ErrorCode.streamDeleted);
+export const isStoreClosedError = guard<StoreClosedError>(ErrorCode.storeClosed);
+export const isStoreUnavailableError = guard<StoreUnavailableError>(ErrorCode.storeUnavailable);
+export const isConfigurationError = guard<ConfigurationError>(ErrorCode.configuration);
+
+function formatPath(path: readonly (string | number)[]): string {
+  return path.length === 0 ? '(input)' : path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('').replace(/^\./, '');
+}
+
+function describe(value: unknown): string {
+  if (typeof value !== 'string') return `(${value === null ? 'null' : typeof value})`;
+  return JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}…` : value);
+}

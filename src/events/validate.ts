@@ -1,0 +1,122 @@
+import {
+  EventTooLargeError,
+  InvalidStreamNameError,
+  ValidationError,
+  type ValidationIssue,
+} from './errors.js';
+import { findNonJson, utf8Length } from './json.js';
+import type { ExpectedVersion, NewEvent } from './types.js';
+import { isUuid, uuidv7 } from './uuid.js';
+
+export const MAX_NAME_LENGTH = 256;
+// C0 and C1 control characters, DEL included.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** An event checked and serialized, ready for any adapter to write as it is. */
+export interface PreparedEvent {
+  readonly id: string;
+  readonly type: string;
+  /** JSON text of `data`, exactly what is read back. */
+  readonly data: string;
+  /** JSON text of the metadata, or null when there is none. */
+  readonly metadata: string | null;
+  readonly schemaVersion: number;
+}
+
+export function checkStreamName(stream: unknown): asserts stream is string {
+  const reason = nameProblem(stream);
+  if (reason) throw new InvalidStreamNameError(stream, reason);
+}
+
+function nameProblem(name: unknown): string | undefined {
+  if (typeof name !== 'string') return 'must be a string';
+  if (name.length === 0) return 'must not be empty';
+  if (name.length > MAX_NAME_LENGTH) return `longer than ${MAX_NAME_LENGTH} characters`;
+  if (CONTROL.test(name)) return 'contains a control character';
+  if (!name.isWellFormed()) return 'contains a lone surrogate';
+  return undefined;
+}
+
+export function checkExpectedVersion(value: unknown, path: string): ExpectedVersion {
+  if (value === undefined) return 'any';
+  if (value === 'any' || value === 'no_stream' || value === 'stream_exists') return value;
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
+  throw new ValidationError([
+    { path: [path], message: "must be a version (integer ≥ 0), 'any', 'no_stream' or 'stream_exists'" },
+  ]);
+}
+
+/**
+ * Checks every event of one append and serializes it; throws before anything is written.
+ * All issues are collected so that one error names every bad event.
+ */
+export function prepareEvents(stream: string, events: unknown, maxEventSize: number): PreparedEvent[] {
+  if (!Array.isArray(events)) throw new ValidationError([{ path: ['events'], message: 'must be an array' }]);
+  const issues: ValidationIssue[] = [];
+  const prepared: PreparedEvent[] = [];
+  const ids = new Set<string>();
+  for (let i = 0; i < events.length; i++) {
+    const event = prepareEvent(events[i], i, issues);
+    if (!event) continue;
+    if (ids.has(event.id)) issues.push({ path: ['events', i, 'id'], message: `id ${event.id} appears twice in this append` });
+    ids.add(event.id);
+    const size = serializedSize(event, maxEventSize);
+    if (size > maxEventSize) throw new EventTooLargeError(stream, i, size, maxEventSize);
+    prepared.push(event);
+  }
+  if (issues.length > 0) throw new ValidationError(issues);
+  return prepared;
+}
+
+function prepareEvent(event: unknown, i: number, issues: ValidationIssue[]): PreparedEvent | undefined {
+  const at = (...path: (string | number)[]) => ['events', i, ...path];
+  if (typeof event !== 'object' || event === null || Array.isArray(event)) {
+    issues.push({ path: at(), message: 'must be an object with type and data' });
+    return undefined;
+  }
+  const { type, data, id, metadata } = event as NewEvent<unknown & string, unknown>;
+  const before = issues.length;
+  const typeProblem = nameProblem(type);
+  if (typeProblem) issues.push({ path: at('type'), message: typeProblem });
+  if (id !== undefined && (typeof id !== 'string' || !isUuid(id))) issues.push({ path: at('id'), message: 'must be a UUID' });
+  if (data === undefined) issues.push({ path: at('data'), message: 'is required (use null for no data)' });
+  else pushIssue(issues, findNonJson(data, at('data')));
+  if (metadata !== undefined) checkMetadata(metadata, at('metadata'), issues);
+  if (issues.length > before) return undefined;
+  return {
+    id: id === undefined ? uuidv7() : id.toLowerCase(),
+    type,
+    data: JSON.stringify(data),
+    metadata: metadata === undefined || isEmpty(metadata) ? null : JSON.stringify(metadata),
+    schemaVersion: 1,
+  };
+}
+
+function checkMetadata(metadata: unknown, path: (string | number)[], issues: ValidationIssue[]): void {
+  if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) {
+    issues.push({ path, message: 'must be a plain object' });
+    return;
+  }
+  for (const key of ['correlationId', 'causationId'] as const) {
+    const value = (metadata as Record<string, unknown>)[key];
+    if (value !== undefined && typeof value !== 'string') issues.push({ path: [...path, key], message: 'must be a string' });
+  }
+  pushIssue(issues, findNonJson(metadata, path));
+}
+
+function pushIssue(issues: ValidationIssue[], issue: ValidationIssue | undefined): void {
+  if (issue) issues.push(issue);
+}
+
+function isEmpty(object: object): boolean {
+  for (const key in object) if ((object as Record<string, unknown>)[key] !== undefined) return false;
+  return true;
+}
+
+/** UTF-8 bytes of data and metadata; counted exactly only when the quick bound does not settle it. */
+function serializedSize(event: PreparedEvent, limit: number): number {
+  const units = event.data.length + (event.metadata?.length ?? 0);
+  // Each UTF-16 unit is at most 3 UTF-8 bytes, so a short event needs no counting.
+  if (units * 3 <= limit) return units;
+  return utf8Length(event.data) + (event.metadata === null ? 0 : utf8Length(event.metadata));
+}

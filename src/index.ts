@@ -1,0 +1,39 @@
+export type { ExpectedVersion, Json, Metadata, NewEvent, RecordedEvent } from './events/types.js';
+export {
+  ConcurrencyError,
+  ConfigurationError,
+  DuplicateEventIdError,
+  ErrorCode,
+  EventTooLargeError,
+  FactlineError,
+  InvalidStreamNameError,
+  StoreClosedError,
+  StoreUnavailableError,
+  StreamDeletedError,
+  ValidationError,
+  isConcurrencyError,
+  isConfigurationError,
+  isDuplicateEventIdError,
+  isEventTooLargeError,
+  isFactlineError,
+  isInvalidStreamNameError,
+  isStoreClosedError,
+  isStoreUnavailableError,
+  isStreamDeletedError,
+  isValidationError,
+  type ValidationIssue,
+} from './events/errors.js';
+export { uuidv7 } from './events/uuid.js';
+export type {
+  AppendOptions,
+  AppendResult,
+  DeleteStreamOptions,
+  EventStore,
+  ReadAllOptions,
+  ReadStreamOptions,
+  StreamInfo,
+  SubscribeOptions,
+} from './store/event-store.js';
+export type { StoreOptions } from './store/create-store.js';
+export { memoryStore } from './store/memory-store.js';
+export { openStore } from './store/open-store.js';

@@ -1,0 +1,51 @@
+import type Database from 'better-sqlite3';
+import { ConfigurationError } from '../events/errors.js';
+
+/**
+ * The schema, one entry per version. A migration is never edited once released: a change is a
+ * new entry. Every process that opens the file runs `migrate`; the write lock makes that safe.
+ */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE factline_events (
+     position       INTEGER PRIMARY KEY,
+     id             TEXT    NOT NULL UNIQUE,
+     stream         TEXT    NOT NULL,
+     version        INTEGER NOT NULL,
+     type           TEXT    NOT NULL,
+     data           TEXT    NOT NULL,
+     metadata       TEXT,
+     schema_version INTEGER NOT NULL,
+     recorded_at    INTEGER NOT NULL,
+     UNIQUE (stream, version)
+   ) STRICT;
+   CREATE INDEX factline_events_type ON factline_events (type, position);
+   CREATE TABLE factline_streams (
+     stream     TEXT    PRIMARY KEY,
+     version    INTEGER NOT NULL,
+     position   INTEGER NOT NULL,
+     deleted    INTEGER NOT NULL,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL
+   ) STRICT, WITHOUT ROWID;`,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** Brings the file's schema to the newest version; returns the version it found. */
+export function migrate(db: Database.Database): number {
+  return db
+    .transaction(() => {
+      db.exec('CREATE TABLE IF NOT EXISTS factline_schema (version INTEGER NOT NULL, applied_at INTEGER NOT NULL) STRICT');
+      const found = (db.prepare('SELECT max(version) FROM factline_schema').pluck().get() as number | null) ?? 0;
+      if (found > SCHEMA_VERSION) {
+        throw new ConfigurationError(`the database has schema version ${found}, newer than this Factline's ${SCHEMA_VERSION}: upgrade Factline`);
+      }
+      const record = db.prepare('INSERT INTO factline_schema (version, applied_at) VALUES (?, ?)');
+      for (let version = found + 1; version <= SCHEMA_VERSION; version++) {
+        db.exec(MIGRATIONS[version - 1]!);
+        record.run(version, Date.now());
+      }
+      return found;
+    })
+    .immediate();
+}

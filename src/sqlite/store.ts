@@ -1,0 +1,42 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { ConfigurationError } from '../events/errors.js';
+import { createStore, type StoreOptions } from '../store/create-store.js';
+import type { EventStore } from '../store/event-store.js';
+import { SqliteBackend } from './backend.js';
+import { toFactlineError } from './errors.js';
+import { migrate } from './migrations.js';
+
+export interface SqliteStoreOptions extends StoreOptions {
+  /** The database file (its folder is created), or `':memory:'`. */
+  readonly path: string;
+  /**
+   * `'full'` (default): a commit is on disk when `append` resolves, even if the machine loses power.
+   * `'normal'`: faster; a power loss (not a process crash) may lose the last commits.
+   */
+  readonly synchronous?: 'full' | 'normal';
+  /** How long to wait for another process's write lock, in ms. Default 5,000. */
+  readonly busyTimeout?: number;
+}
+
+/** The embedded store: one SQLite file in WAL mode, shared safely by several processes. */
+export function sqliteStore(options: SqliteStoreOptions): EventStore {
+  const { path, synchronous = 'full', busyTimeout = 5000 } = options;
+  if (typeof path !== 'string' || path === '') throw new ConfigurationError('sqliteStore needs a path (or ":memory:")');
+  if (synchronous !== 'full' && synchronous !== 'normal') throw new ConfigurationError("synchronous must be 'full' or 'normal'");
+  if (!Number.isSafeInteger(busyTimeout) || busyTimeout < 0) throw new ConfigurationError('busyTimeout must be an integer ≥ 0');
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(path);
+    db.pragma(`busy_timeout = ${busyTimeout}`);
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${synchronous.toUpperCase()}`);
+    migrate(db);
+    return createStore(new SqliteBackend(db), options);
+  } catch (error) {
+    db?.close();
+    throw toFactlineError(error);
+  }
+}

@@ -1,0 +1,82 @@
+import type { FactlineError } from '../events/errors.js';
+import type { PreparedEvent } from '../events/validate.js';
+import type { ExpectedVersion } from '../events/types.js';
+import type { AppendResult } from './event-store.js';
+
+/**
+ * What an adapter supplies. The rules (validation, expected versions, idempotency, batching,
+ * paging, subscriptions) live in the core; an adapter stores rows and reads them back.
+ */
+export interface StoreBackend {
+  /**
+   * Runs a batch of writes in one transaction: read the heads of the streams involved and the
+   * events already stored under the batch's ids, call `planBatch`, write its rows and heads.
+   * Throws only when the transaction as a whole failed (and then wrote nothing).
+   */
+  commit(requests: readonly WriteRequest[]): Promise<readonly Outcome[]>;
+  streamHead(stream: string): Promise<StreamHead | undefined>;
+  /** Events of one stream with `from <= version <= to`, in `direction` order, at most `limit`. */
+  readStream(stream: string, page: StreamPage): Promise<readonly StoredEvent[]>;
+  /** Events with `after < position <= upTo` that pass the filters, in position order, at most `limit`. */
+  readAll(page: AllPage): Promise<readonly StoredEvent[]>;
+  /** The highest committed position (0n when empty); nothing at or below it is still to come. */
+  headPosition(): Promise<bigint>;
+  /** True when other processes can write to the same data, so subscriptions must poll for them. */
+  readonly shared: boolean;
+  close(): Promise<void>;
+}
+
+export type WriteRequest =
+  | { readonly kind: 'append'; readonly stream: string; readonly events: readonly PreparedEvent[]; readonly expectedVersion: ExpectedVersion }
+  | { readonly kind: 'delete'; readonly stream: string; readonly expectedVersion: ExpectedVersion };
+
+/** One request's fate in a batch; `deferred` ones go into the next batch. */
+export type Outcome =
+  | { readonly ok: true; readonly result: AppendResult }
+  | { readonly ok: false; readonly error: FactlineError }
+  | { readonly ok: 'deferred' };
+
+export interface StreamHead {
+  readonly stream: string;
+  readonly version: number;
+  /** Position of the stream's last event; 0n when it has none. */
+  readonly position: bigint;
+  readonly deleted: boolean;
+  /** Milliseconds since the epoch. */
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+/** An event already stored under an id that a batch wants to write. */
+export interface KnownEvent {
+  readonly id: string;
+  readonly stream: string;
+  readonly version: number;
+  readonly position: bigint;
+  readonly type: string;
+  readonly data: string;
+}
+
+/** An event row as stored: data and metadata as JSON text, `recordedAt` in epoch milliseconds. */
+export interface StoredEvent extends KnownEvent {
+  readonly metadata: string | null;
+  readonly schemaVersion: number;
+  readonly recordedAt: number;
+}
+
+export interface StreamPage {
+  readonly from: number;
+  readonly to: number;
+  readonly direction: 'forward' | 'backward';
+  readonly limit: number;
+  /** Epoch milliseconds; only events recorded at or before it. */
+  readonly until?: number;
+}
+
+export interface AllPage {
+  readonly after: bigint;
+  readonly upTo?: bigint;
+  readonly limit: number;
+  readonly types?: readonly string[];
+  readonly streamPrefix?: string;
+}

@@ -1,0 +1,193 @@
+import { ConfigurationError, StoreClosedError, StreamDeletedError } from '../events/errors.js';
+import type { NewEvent, RecordedEvent } from '../events/types.js';
+import { checkExpectedVersion, checkStreamName, prepareEvents } from '../events/validate.js';
+import type { StoreBackend } from './backend.js';
+import { ChangeFeed } from './change-feed.js';
+import { decodeEvent } from './decode.js';
+import type {
+  AppendOptions,
+  AppendResult,
+  DeleteStreamOptions,
+  EventStore,
+  ReadAllOptions,
+  ReadStreamOptions,
+  StreamInfo,
+  SubscribeOptions,
+} from './event-store.js';
+import { GroupCommitter } from './group-commit.js';
+import { allReadOptions, streamReadOptions } from './read-options.js';
+
+/** Options every store takes, whatever its adapter. */
+export interface StoreOptions {
+  /** Largest event accepted, in bytes of serialized data plus metadata. Default 1 MiB. */
+  readonly maxEventSize?: number;
+  /** Events held in memory per page while reading. Default 500. */
+  readonly pageSize?: number;
+  /** How often a live subscription looks for events written by other processes, in ms. Default 50. */
+  readonly pollInterval?: number;
+  /** Group commit: most appends in one transaction. Default 1,000. */
+  readonly maxBatchAppends?: number;
+  /** Group commit: most events in one transaction. Default 10,000. */
+  readonly maxBatchEvents?: number;
+}
+
+const DEFAULTS = {
+  maxEventSize: 1024 * 1024,
+  pageSize: 500,
+  pollInterval: 50,
+  maxBatchAppends: 1000,
+  maxBatchEvents: 10_000,
+} as const;
+
+function settings(options: StoreOptions): Required<StoreOptions> {
+  const merged = { ...DEFAULTS, ...stripUndefined(options) };
+  for (const [key, value] of Object.entries(merged)) {
+    if (!Number.isSafeInteger(value) || (value as number) < 1) {
+      throw new ConfigurationError(`option ${key} must be a positive integer, got ${String(value)}`);
+    }
+  }
+  return merged;
+}
+
+function stripUndefined(options: StoreOptions): Partial<StoreOptions> {
+  return Object.fromEntries(Object.entries(options).filter(([key, v]) => v !== undefined && key in DEFAULTS));
+}
+
+/** Builds the public store on an adapter's backend: every rule of the contract lives here, once. */
+export function createStore(backend: StoreBackend, options: StoreOptions = {}): EventStore {
+  return new CoreStore(backend, settings(options));
+}
+
+class CoreStore implements EventStore {
+  private readonly committer: GroupCommitter;
+  private readonly feed: ChangeFeed;
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    private readonly backend: StoreBackend,
+    private readonly settings: Required<StoreOptions>,
+  ) {
+    this.committer = new GroupCommitter((requests) => this.commit(requests), {
+      maxRequests: settings.maxBatchAppends,
+      maxEvents: settings.maxBatchEvents,
+    });
+    this.feed = new ChangeFeed(backend.shared ? () => backend.headPosition() : undefined, settings.pollInterval);
+  }
+
+  private async commit(requests: Parameters<StoreBackend['commit']>[0]) {
+    const outcomes = await this.backend.commit(requests);
+    for (const outcome of outcomes) if (outcome.ok === true) this.feed.advance(outcome.result.position);
+    return outcomes;
+  }
+
+  async append(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult> {
+    this.checkOpen();
+    checkStreamName(stream);
+    const expectedVersion = checkExpectedVersion(options?.expectedVersion, 'expectedVersion');
+    const prepared = prepareEvents(stream, events, this.settings.maxEventSize);
+    return this.committer.submit({ kind: 'append', stream, events: prepared, expectedVersion });
+  }
+
+  async deleteStream(stream: string, options?: DeleteStreamOptions): Promise<void> {
+    this.checkOpen();
+    checkStreamName(stream);
+    const expectedVersion = checkExpectedVersion(options?.expectedVersion, 'expectedVersion');
+    await this.committer.submit({ kind: 'delete', stream, expectedVersion });
+  }
+
+  async streamInfo(stream: string): Promise<StreamInfo> {
+    this.checkOpen();
+    checkStreamName(stream);
+    const head = await this.backend.streamHead(stream);
+    if (!head) return { version: 0, deleted: false };
+    return { version: head.version, deleted: head.deleted, createdAt: new Date(head.createdAt), updatedAt: new Date(head.updatedAt) };
+  }
+
+  readStream(stream: string, options?: ReadStreamOptions): AsyncIterable<RecordedEvent> {
+    this.checkOpen();
+    checkStreamName(stream);
+    const read = streamReadOptions(options);
+    return this.streamPages(stream, read);
+  }
+
+  private async *streamPages(stream: string, read: ReturnType<typeof streamReadOptions>): AsyncGenerator<RecordedEvent> {
+    const head = await this.backend.streamHead(stream);
+    if (head?.deleted) throw new StreamDeletedError(stream);
+    if (!head) return;
+    const forward = read.direction === 'forward';
+    let low = Math.max(read.from, 1);
+    let high = Math.min(read.to, head.version);
+    let left = read.limit;
+    while (low <= high && left > 0) {
+      const limit = Math.min(left, this.settings.pageSize);
+      const page = await this.backend.readStream(stream, { ...read, from: low, to: high, limit });
+      for (const row of page) {
+        this.checkOpen();
+        yield decodeEvent(row);
+      }
+      left -= page.length;
+      if (page.length < limit) return;
+      if (forward) low = page.at(-1)!.version + 1;
+      else high = page.at(-1)!.version - 1;
+    }
+  }
+
+  readAll(options?: ReadAllOptions): AsyncIterable<RecordedEvent> {
+    this.checkOpen();
+    return this.allPages(allReadOptions(options));
+  }
+
+  private async *allPages(read: ReturnType<typeof allReadOptions>): AsyncGenerator<RecordedEvent> {
+    let after = read.after;
+    let left = read.limit;
+    while (left > 0) {
+      const limit = Math.min(left, this.settings.pageSize);
+      const page = await this.backend.readAll({ ...read, after, limit });
+      for (const row of page) {
+        this.checkOpen();
+        yield decodeEvent(row);
+      }
+      left -= page.length;
+      if (page.length < limit) return;
+      after = page.at(-1)!.position;
+    }
+  }
+
+  subscribe(options?: SubscribeOptions): AsyncIterable<RecordedEvent> {
+    this.checkOpen();
+    const read = allReadOptions(options);
+    return this.live(read, options?.signal);
+  }
+
+  private async *live(read: ReturnType<typeof allReadOptions>, signal: AbortSignal | undefined): AsyncGenerator<RecordedEvent> {
+    const stopped = () => this.closing !== undefined || signal?.aborted === true;
+    let after = read.after;
+    while (!stopped()) {
+      // Everything at or below the head is committed, so reading up to it skips nothing.
+      const head = await this.backend.headPosition();
+      while (after < head && !stopped()) {
+        const page = await this.backend.readAll({ ...read, after, upTo: head, limit: this.settings.pageSize });
+        for (const row of page) {
+          if (stopped()) return;
+          yield decodeEvent(row);
+          after = row.position;
+        }
+        if (page.length < this.settings.pageSize) after = head;
+      }
+      await this.feed.wait(after, signal);
+    }
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.feed.close();
+      await this.committer.flushed();
+      await this.backend.close();
+    })();
+    return this.closing;
+  }
+
+  private checkOpen(): void {
+    if (this.closing) throw new StoreClosedError();
+  }
+}

@@ -1,0 +1,68 @@
+import type { ExpectedVersion, NewEvent, RecordedEvent } from '../events/types.js';
+
+export interface AppendOptions {
+  /** Default `'any'`. A mismatch throws `ConcurrencyError` and writes nothing. */
+  readonly expectedVersion?: ExpectedVersion;
+}
+
+export interface AppendResult {
+  /** The stream's version after the append. */
+  readonly version: number;
+  /** Global position of the append's last event (of the stream's last event for an empty append). */
+  readonly position: bigint;
+}
+
+export interface ReadStreamOptions {
+  /** Lowest version to read (inclusive). Default 1. */
+  readonly from?: number;
+  /** Highest version to read (inclusive). Default: the stream's version when the read starts. */
+  readonly to?: number;
+  /** Only events recorded at or before this instant. */
+  readonly until?: Date;
+  /** `'backward'` reads from `to` down to `from`. Default `'forward'`. */
+  readonly direction?: 'forward' | 'backward';
+  /** At most this many events. */
+  readonly limit?: number;
+}
+
+export interface ReadAllOptions {
+  /** Events with a position greater than this. Default 0n: from the start. */
+  readonly after?: bigint;
+  readonly limit?: number;
+  /** Only events of these types. */
+  readonly types?: readonly string[];
+  /** Only events of streams whose name starts with this. */
+  readonly streamPrefix?: string;
+}
+
+export interface SubscribeOptions {
+  readonly after?: bigint;
+  readonly types?: readonly string[];
+  readonly streamPrefix?: string;
+  /** Aborting ends the subscription: the loop over it finishes. */
+  readonly signal?: AbortSignal;
+}
+
+export interface StreamInfo {
+  readonly version: number;
+  readonly deleted: boolean;
+  readonly createdAt?: Date;
+  readonly updatedAt?: Date;
+}
+
+export interface DeleteStreamOptions {
+  readonly expectedVersion?: ExpectedVersion;
+}
+
+/** The one contract every store keeps: memory, SQLite and PostgreSQL alike. */
+export interface EventStore {
+  append(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult>;
+  readStream(stream: string, options?: ReadStreamOptions): AsyncIterable<RecordedEvent>;
+  readAll(options?: ReadAllOptions): AsyncIterable<RecordedEvent>;
+  /** Catches up from `after`, then stays live until aborted, broken out of, or the store closes. */
+  subscribe(options?: SubscribeOptions): AsyncIterable<RecordedEvent>;
+  streamInfo(stream: string): Promise<StreamInfo>;
+  /** Soft delete: a tombstone. The events stay in `readAll` and subscriptions. */
+  deleteStream(stream: string, options?: DeleteStreamOptions): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,92 @@
+import type { AppendResult } from './event-store.js';
+import type { Outcome, WriteRequest } from './backend.js';
+
+interface Pending {
+  readonly request: WriteRequest;
+  readonly resolve: (result: AppendResult) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+export interface GroupCommitLimits {
+  /** Most requests in one transaction. */
+  readonly maxRequests: number;
+  /** Most events in one transaction (a single larger append still goes alone). */
+  readonly maxEvents: number;
+}
+
+const nextTurn: (fn: () => void) => void =
+  typeof setImmediate === 'function' ? (fn) => setImmediate(fn) : (fn) => setTimeout(fn, 0);
+
+/**
+ * Group commit: writes that arrive while a transaction is in flight (or in the same turn of the
+ * event loop) share the next transaction. Each keeps its own outcome; when a transaction fails as
+ * a whole, its requests are tried again one by one so that one bad write fails only itself.
+ */
+export class GroupCommitter {
+  private queue: Pending[] = [];
+  private running = false;
+  private idle: Promise<void> = Promise.resolve();
+  private settleIdle: () => void = () => {};
+
+  constructor(
+    private readonly commit: (requests: readonly WriteRequest[]) => Promise<readonly Outcome[]>,
+    private readonly limits: GroupCommitLimits,
+  ) {}
+
+  submit(request: WriteRequest): Promise<AppendResult> {
+    return new Promise<AppendResult>((resolve, reject) => {
+      this.queue.push({ request, resolve, reject });
+      if (!this.running) {
+        this.running = true;
+        this.idle = new Promise((settle) => (this.settleIdle = settle));
+        nextTurn(() => void this.drain());
+      }
+    });
+  }
+
+  /** Resolves when every write submitted so far has settled. */
+  flushed(): Promise<void> {
+    return this.idle;
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.take();
+      await this.run(batch);
+    }
+    this.running = false;
+    this.settleIdle();
+  }
+
+  private take(): Pending[] {
+    let events = 0;
+    let n = 0;
+    while (n < this.queue.length && n < this.limits.maxRequests) {
+      const request = this.queue[n]!.request;
+      const size = request.kind === 'append' ? request.events.length : 0;
+      if (n > 0 && events + size > this.limits.maxEvents) break;
+      events += size;
+      n++;
+    }
+    return this.queue.splice(0, n);
+  }
+
+  private async run(batch: Pending[]): Promise<void> {
+    let outcomes: readonly Outcome[];
+    try {
+      outcomes = await this.commit(batch.map((p) => p.request));
+    } catch (error) {
+      if (batch.length === 1) batch[0]!.reject(error);
+      else for (const pending of batch) await this.run([pending]);
+      return;
+    }
+    const deferred: Pending[] = [];
+    batch.forEach((pending, i) => {
+      const outcome = outcomes[i]!;
+      if (outcome.ok === 'deferred') deferred.push(pending);
+      else if (outcome.ok) pending.resolve(outcome.result);
+      else pending.reject(outcome.error);
+    });
+    this.queue.unshift(...deferred);
+  }
+}

@@ -1,0 +1,66 @@
+import type { AllPage, KnownEvent, Outcome, StoreBackend, StoredEvent, StreamHead, StreamPage, WriteRequest } from './backend.js';
+import { batchKeys, planBatch } from './plan.js';
+
+/** Rows in arrays and maps; a batch is planned first and applied whole, so it is atomic. */
+export class MemoryBackend implements StoreBackend {
+  readonly shared = false;
+  private readonly events: StoredEvent[] = [];
+  private readonly byId = new Map<string, StoredEvent>();
+  private readonly heads = new Map<string, StreamHead>();
+  private readonly streams = new Map<string, StoredEvent[]>();
+
+  commit(requests: readonly WriteRequest[]): Promise<readonly Outcome[]> {
+    const { ids } = batchKeys(requests);
+    const known = new Map<string, KnownEvent>();
+    for (const id of ids) {
+      const event = this.byId.get(id);
+      if (event) known.set(id, event);
+    }
+    const plan = planBatch(requests, this.heads, known, BigInt(this.events.length + 1), Date.now());
+    for (const row of plan.rows) {
+      this.events.push(row);
+      this.byId.set(row.id, row);
+      let stream = this.streams.get(row.stream);
+      if (!stream) this.streams.set(row.stream, (stream = []));
+      stream.push(row);
+    }
+    for (const head of plan.heads) this.heads.set(head.stream, head);
+    return Promise.resolve(plan.outcomes);
+  }
+
+  streamHead(stream: string): Promise<StreamHead | undefined> {
+    return Promise.resolve(this.heads.get(stream));
+  }
+
+  readStream(stream: string, page: StreamPage): Promise<readonly StoredEvent[]> {
+    const events = this.streams.get(stream) ?? [];
+    const out: StoredEvent[] = [];
+    const step = page.direction === 'forward' ? 1 : -1;
+    for (let v = page.direction === 'forward' ? page.from : page.to; v >= page.from && v <= page.to && out.length < page.limit; v += step) {
+      const event = events[v - 1];
+      if (event && (page.until === undefined || event.recordedAt <= page.until)) out.push(event);
+    }
+    return Promise.resolve(out);
+  }
+
+  readAll(page: AllPage): Promise<readonly StoredEvent[]> {
+    const out: StoredEvent[] = [];
+    const types = page.types && new Set(page.types);
+    const end = page.upTo === undefined ? this.events.length : Math.min(Number(page.upTo), this.events.length);
+    for (let i = Number(page.after); i < end && out.length < page.limit; i++) {
+      const event = this.events[i]!;
+      if (types && !types.has(event.type)) continue;
+      if (page.streamPrefix !== undefined && !event.stream.startsWith(page.streamPrefix)) continue;
+      out.push(event);
+    }
+    return Promise.resolve(out);
+  }
+
+  headPosition(): Promise<bigint> {
+    return Promise.resolve(BigInt(this.events.length));
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}

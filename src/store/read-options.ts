@@ -1,0 +1,68 @@
+import { ValidationError } from '../events/errors.js';
+import type { ReadAllOptions, ReadStreamOptions, SubscribeOptions } from './event-store.js';
+
+export interface StreamRead {
+  readonly from: number;
+  readonly to: number;
+  readonly direction: 'forward' | 'backward';
+  readonly limit: number;
+  readonly until?: number;
+}
+
+export interface AllRead {
+  readonly after: bigint;
+  readonly limit: number;
+  readonly types?: readonly string[];
+  readonly streamPrefix?: string;
+}
+
+const fail = (path: string, message: string): never => {
+  throw new ValidationError([{ path: ['options', path], message }]);
+};
+
+function count(value: unknown, path: string, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) fail(path, `must be an integer ≥ ${min}`);
+  return value as number;
+}
+
+function options(value: unknown): Record<string, unknown> {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null) throw new ValidationError([{ path: ['options'], message: 'must be an object' }]);
+  return value as Record<string, unknown>;
+}
+
+export function streamReadOptions(input: ReadStreamOptions | undefined): StreamRead {
+  const o = options(input);
+  const direction = o.direction ?? 'forward';
+  if (direction !== 'forward' && direction !== 'backward') fail('direction', "must be 'forward' or 'backward'");
+  let until: number | undefined;
+  if (o.until !== undefined) {
+    if (!(o.until instanceof Date) || Number.isNaN(o.until.getTime())) fail('until', 'must be a valid Date');
+    until = (o.until as Date).getTime();
+  }
+  return {
+    from: count(o.from, 'from', 1, 0),
+    to: count(o.to, 'to', Number.MAX_SAFE_INTEGER, 0),
+    direction: direction as 'forward' | 'backward',
+    limit: count(o.limit, 'limit', Number.MAX_SAFE_INTEGER, 0),
+    ...(until === undefined ? {} : { until }),
+  };
+}
+
+export function allReadOptions(input: ReadAllOptions | SubscribeOptions | undefined): AllRead {
+  const o = options(input);
+  const after = o.after ?? 0n;
+  if (typeof after !== 'bigint' || after < 0n) fail('after', 'must be a bigint ≥ 0n');
+  const types = o.types;
+  if (types !== undefined && (!Array.isArray(types) || types.some((t) => typeof t !== 'string'))) fail('types', 'must be an array of strings');
+  const prefix = o.streamPrefix;
+  if (prefix !== undefined && typeof prefix !== 'string') fail('streamPrefix', 'must be a string');
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) fail('signal', 'must be an AbortSignal');
+  return {
+    after: after as bigint,
+    limit: count(o.limit, 'limit', Number.MAX_SAFE_INTEGER, 0),
+    ...(types === undefined ? {} : { types: types as string[] }),
+    ...(prefix === undefined || prefix === '' ? {} : { streamPrefix: prefix as string }),
+  };
+}

@@ -1,0 +1,48 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { EventStore, StoreOptions } from '../../src/index.js';
+import { memoryStore } from '../../src/index.js';
+import { sqliteStore } from '../../src/sqlite/index.js';
+
+/**
+ * Every adapter the conformance suite runs against. A case an adapter cannot pass is listed in
+ * its `skips`, with the reason, here and nowhere else.
+ */
+export interface Adapter {
+  readonly name: string;
+  /** A fresh, empty store; `cleanup` is registered by the suite. */
+  open(options?: StoreOptions): Promise<OpenedStore>;
+  readonly skips: Readonly<Record<string, string>>;
+}
+
+export interface OpenedStore {
+  readonly store: EventStore;
+  cleanup(): Promise<void>;
+}
+
+export const adapters: readonly Adapter[] = [
+  {
+    name: 'memory',
+    skips: {},
+    open(options) {
+      const store = memoryStore(options);
+      return Promise.resolve({ store, cleanup: () => store.close() });
+    },
+  },
+  {
+    name: 'sqlite',
+    skips: {},
+    open(options) {
+      const dir = mkdtempSync(join(tmpdir(), 'factline-conf-'));
+      const store = sqliteStore({ ...options, path: join(dir, 'events.db') });
+      return Promise.resolve({
+        store,
+        async cleanup() {
+          await store.close();
+          rmSync(dir, { recursive: true, force: true });
+        },
+      });
+    },
+  },
+];

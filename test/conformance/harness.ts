@@ -1,0 +1,45 @@
+import { afterEach, describe, it } from 'vitest';
+import type { EventStore, RecordedEvent, StoreOptions } from '../../src/index.js';
+import { adapters, type Adapter } from './adapters.js';
+
+export interface Context {
+  readonly adapter: Adapter;
+  /** Opens a fresh store for this test; it is closed and removed after the test. */
+  open(options?: StoreOptions): Promise<EventStore>;
+  /** `it`, unless the adapter lists this case in its `skips` (then skipped, with the reason in the name). */
+  test(name: string, fn: () => Promise<void>): void;
+}
+
+/** Declares a block of conformance tests once per registered adapter. */
+export function conformance(title: string, body: (ctx: Context) => void): void {
+  for (const adapter of adapters) {
+    describe(`${title} [${adapter.name}]`, () => {
+      const opened: (() => Promise<void>)[] = [];
+      afterEach(async () => {
+        for (const cleanup of opened.splice(0)) await cleanup();
+      });
+      body({
+        adapter,
+        async open(options) {
+          const { store, cleanup } = await adapter.open(options);
+          opened.push(cleanup);
+          return store;
+        },
+        test(name, fn) {
+          const reason = adapter.skips[name];
+          if (reason === undefined) it(name, fn);
+          else it.skip(`${name} (not on ${adapter.name}: ${reason})`, fn);
+        },
+      });
+    });
+  }
+}
+
+export async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of iterable) out.push(item);
+  return out;
+}
+
+export const versions = (events: readonly RecordedEvent[]) => events.map((e) => e.version);
+export const positions = (events: readonly RecordedEvent[]) => events.map((e) => e.position);
