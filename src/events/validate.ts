@@ -74,7 +74,7 @@ function prepareEvent(event: unknown, i: number, issues: ValidationIssue[]): Pre
     issues.push({ path: at(), message: 'must be an object with type and data' });
     return undefined;
   }
-  const { type, data, id, metadata } = event as NewEvent<unknown & string, unknown>;
+  const { type, data, id, metadata } = event as NewEvent;
   const before = issues.length;
   const typeProblem = nameProblem(type);
   if (typeProblem) issues.push({ path: at('type'), message: typeProblem });

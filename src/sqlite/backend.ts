@@ -61,7 +61,8 @@ export class SqliteBackend implements StoreBackend {
                 AND (@prefix IS NULL OR substr(stream, 1, length(@prefix)) = @prefix)
               ORDER BY position LIMIT @limit`),
     };
-    this.writeBatch = db.transaction((requests: readonly WriteRequest[]) => this.plannedWrite(requests)).immediate;
+    const transaction = db.transaction((requests: readonly WriteRequest[]) => this.plannedWrite(requests));
+    this.writeBatch = (requests) => transaction.immediate(requests);
   }
 
   private plannedWrite(requests: readonly WriteRequest[]): readonly Outcome[] {

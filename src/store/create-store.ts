@@ -42,7 +42,7 @@ const DEFAULTS = {
 function settings(options: StoreOptions): Required<StoreOptions> {
   const merged = { ...DEFAULTS, ...stripUndefined(options) };
   for (const [key, value] of Object.entries(merged)) {
-    if (!Number.isSafeInteger(value) || (value as number) < 1) {
+    if (!Number.isSafeInteger(value) || value < 1) {
       throw new ConfigurationError(`option ${key} must be a positive integer, got ${String(value)}`);
     }
   }

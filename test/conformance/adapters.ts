@@ -18,7 +18,7 @@ export interface Adapter {
 
 export interface OpenedStore {
   readonly store: EventStore;
-  cleanup(): Promise<void>;
+  readonly cleanup: () => Promise<void>;
 }
 
 export const adapters: readonly Adapter[] = [

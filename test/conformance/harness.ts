@@ -5,9 +5,9 @@ import { adapters, type Adapter } from './adapters.js';
 export interface Context {
   readonly adapter: Adapter;
   /** Opens a fresh store for this test; it is closed and removed after the test. */
-  open(options?: StoreOptions): Promise<EventStore>;
+  readonly open: (options?: StoreOptions) => Promise<EventStore>;
   /** `it`, unless the adapter lists this case in its `skips` (then skipped, with the reason in the name). */
-  test(name: string, fn: () => Promise<void>): void;
+  readonly test: (name: string, fn: () => Promise<void>) => void;
 }
 
 /** Declares a block of conformance tests once per registered adapter. */

@@ -13,7 +13,7 @@ class Money {
 }
 const cycle: Record<string, unknown> = { a: 1 };
 cycle.self = cycle;
-const sparse = [1, , 3]; // eslint-disable-line no-sparse-arrays
+const sparse = [1, , 3];
 
 const badStreams: [string, unknown][] = [
   ['empty', ''],

@@ -1,0 +1,131 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ConfigurationError, StoreUnavailableError, openStore } from '../../src/index.js';
+import { sqliteStore } from '../../src/sqlite/index.js';
+import { SCHEMA_VERSION } from '../../src/sqlite/migrations.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'factline-sqlite-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+const fresh = () => join(dir, `db-${++n}`, 'events.db');
+
+describe('sqliteStore', () => {
+  it('creates the folder, uses WAL and synchronous=FULL by default', async () => {
+    const path = fresh();
+    const store = sqliteStore({ path });
+    await store.append('s', [{ type: 'T', data: 1 }]);
+    expect(existsSync(path)).toBe(true);
+    const raw = new Database(path, { readonly: true });
+    expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
+    raw.close();
+    await store.close();
+  });
+
+  it('synchronous can be NORMAL', async () => {
+    const path = fresh();
+    const store = sqliteStore({ path, synchronous: 'normal' });
+    await store.append('s', [{ type: 'T', data: 1 }]);
+    await store.close();
+    expect(() => sqliteStore({ path, synchronous: 'off' as 'full' })).toThrow(ConfigurationError);
+  });
+
+  it('records the schema version once, and several opens do not migrate again', async () => {
+    const path = fresh();
+    const stores = [sqliteStore({ path }), sqliteStore({ path }), sqliteStore({ path })];
+    await Promise.all(stores.map((s, i) => s.append(`s-${i}`, [{ type: 'T', data: i }])));
+    await Promise.all(stores.map((s) => s.close()));
+    const raw = new Database(path);
+    expect(raw.prepare('SELECT version FROM factline_schema').pluck().all()).toEqual(Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1));
+    raw.close();
+  });
+
+  it('refuses a file whose schema is newer than this version knows', () => {
+    const path = fresh();
+    sqliteStore({ path }).close().catch(() => {});
+    const raw = new Database(path);
+    raw.prepare('INSERT INTO factline_schema (version, applied_at) VALUES (?, ?)').run(SCHEMA_VERSION + 1, Date.now());
+    raw.close();
+    expect(() => sqliteStore({ path })).toThrow(/newer than this Factline/);
+  });
+
+  it('enforces unique (stream, version) and unique event ids in the schema itself', () => {
+    const path = fresh();
+    sqliteStore({ path }).close().catch(() => {});
+    const raw = new Database(path);
+    const insert = raw.prepare(
+      'INSERT INTO factline_events (id, stream, version, type, data, schema_version, recorded_at) VALUES (?, ?, ?, ?, ?, 1, 0)',
+    );
+    insert.run('id-1', 's', 1, 'T', '1');
+    expect(() => insert.run('id-2', 's', 1, 'T', '1')).toThrow(/UNIQUE/);
+    expect(() => insert.run('id-1', 't', 1, 'T', '1')).toThrow(/UNIQUE/);
+    raw.close();
+  });
+
+  it('a write lock held past busyTimeout gives a retryable StoreUnavailableError, and nothing is written', async () => {
+    const path = fresh();
+    const store = sqliteStore({ path, busyTimeout: 50 });
+    await store.append('s', [{ type: 'T', data: 1 }]);
+    const other = new Database(path);
+    other.exec('BEGIN IMMEDIATE');
+    const error = await store.append('s', [{ type: 'T', data: 2 }]).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreUnavailableError);
+    expect(error).toMatchObject({ code: 'STORE_UNAVAILABLE', retryable: true, outcome: 'not_written' });
+    other.exec('ROLLBACK');
+    other.close();
+    expect(await store.append('s', [{ type: 'T', data: 2 }])).toMatchObject({ version: 2 });
+    await store.close();
+  });
+
+  it('group commit: appends made together share one transaction', async () => {
+    const path = fresh();
+    const store = sqliteStore({ path });
+    const raw = new Database(path);
+    const before = raw.pragma('data_version', { simple: true });
+    await Promise.all(Array.from({ length: 64 }, (_, i) => store.append(`s-${i}`, [{ type: 'T', data: i }])));
+    // data_version moves once per commit made by another connection.
+    expect(Number(raw.pragma('data_version', { simple: true })) - Number(before)).toBe(1);
+    raw.close();
+    await store.close();
+  });
+
+  it('bad options are a ConfigurationError', () => {
+    expect(() => sqliteStore({ path: '' })).toThrow(ConfigurationError);
+    expect(() => sqliteStore({ path: fresh(), busyTimeout: -1 })).toThrow(ConfigurationError);
+    expect(() => sqliteStore({ path: fresh(), maxEventSize: -5 })).toThrow(ConfigurationError);
+  });
+});
+
+describe('openStore', () => {
+  it('opens memory: and sqlite: URLs', async () => {
+    const memory = await openStore('memory:');
+    await memory.append('s', [{ type: 'T', data: 1 }]);
+    await memory.close();
+    for (const url of [`sqlite:${fresh()}`, `sqlite://${fresh()}`, `sqlite:${fresh()}?synchronous=normal`, 'sqlite::memory:']) {
+      const store = await openStore(url);
+      expect(await store.append('s', [{ type: 'T', data: 1 }])).toEqual({ version: 1, position: 1n });
+      await store.close();
+    }
+  });
+
+  it('a relative sqlite: path is relative to the working directory', async () => {
+    const cwd = process.cwd();
+    process.chdir(dir);
+    try {
+      const store = await openStore('sqlite:./rel/app.db');
+      await store.close();
+      expect(existsSync(join(dir, 'rel', 'app.db'))).toBe(true);
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+
+  it.each(['postgress://x', 'sqlite:', 'sqlite:/tmp/x.db?synchronous=off', 'sqlite:/tmp/x.db?mode=ro', 'memory', ''])(
+    'refuses %j with a ConfigurationError',
+    async (url) => {
+      await expect(openStore(url)).rejects.toBeInstanceOf(ConfigurationError);
+    },
+  );
+});
