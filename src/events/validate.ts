@@ -21,6 +21,8 @@ export interface PreparedEvent {
   /** JSON text of the metadata, or null when there is none. */
   readonly metadata: string | null;
   readonly schemaVersion: number;
+  /** True when the caller chose the id; only such ids can already be in the store. */
+  readonly idGiven: boolean;
 }
 
 export function checkStreamName(stream: unknown): asserts stream is string {
@@ -89,6 +91,7 @@ function prepareEvent(event: unknown, i: number, issues: ValidationIssue[]): Pre
     data: JSON.stringify(data),
     metadata: metadata === undefined || isEmpty(metadata) ? null : JSON.stringify(metadata),
     schemaVersion: 1,
+    idGiven: id !== undefined,
   };
 }
 

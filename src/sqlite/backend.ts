@@ -15,6 +15,16 @@ import { toFactlineError } from './errors.js';
 const COLUMNS = `position, id, stream, version, type, data, metadata,
   schema_version AS schemaVersion, recorded_at AS recordedAt`;
 const MAX_INT = 9223372036854775807n;
+const INSERT_CHUNK = 64;
+
+function insertSql(rows: number): string {
+  const values = Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
+  return `INSERT INTO factline_events (position, id, stream, version, type, data, metadata, schema_version, recorded_at) VALUES ${values}`;
+}
+
+function pushRow(params: unknown[], r: StoredEvent): void {
+  params.push(r.position, r.id, r.stream, r.version, r.type, r.data, r.metadata, r.schemaVersion, r.recordedAt);
+}
 
 interface HeadRow {
   stream: string;
@@ -40,13 +50,13 @@ export class SqliteBackend implements StoreBackend {
     this.statements = {
       heads: s(`SELECT stream, version, position, deleted, created_at AS createdAt, updated_at AS updatedAt
                 FROM factline_streams WHERE stream IN (SELECT value FROM json_each(?))`),
-      head: s(`SELECT stream, version, position, deleted, created_at AS createdAt, updated_at AS updatedAt
-               FROM factline_streams WHERE stream = ?`),
+      heads1: s(`SELECT stream, version, position, deleted, created_at AS createdAt, updated_at AS updatedAt
+                 FROM factline_streams WHERE stream = ?`),
       known: s(`SELECT id, stream, version, position, type, data FROM factline_events
                 WHERE id IN (SELECT value FROM json_each(?))`),
       maxPosition: s('SELECT max(position) FROM factline_events').pluck(),
-      insert: s(`INSERT INTO factline_events (position, id, stream, version, type, data, metadata, schema_version, recorded_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      insert1: s(insertSql(1)),
+      insertChunk: s(insertSql(INSERT_CHUNK)),
       upsertHead: s(`INSERT INTO factline_streams (stream, version, position, deleted, created_at, updated_at)
                      VALUES (?, ?, ?, ?, ?, ?)
                      ON CONFLICT (stream) DO UPDATE SET version = excluded.version, position = excluded.position,
@@ -69,7 +79,8 @@ export class SqliteBackend implements StoreBackend {
     const st = this.statements;
     const { streams, ids } = batchKeys(requests);
     const heads = new Map<string, StreamHead>();
-    for (const row of st.heads.all(JSON.stringify(streams)) as HeadRow[]) heads.set(row.stream, toHead(row));
+    const headRows = (streams.length === 1 ? st.heads1.all(streams[0]) : st.heads.all(JSON.stringify(streams))) as HeadRow[];
+    for (const row of headRows) heads.set(row.stream, toHead(row));
     const known = new Map<string, KnownEvent>();
     if (ids.length > 0) {
       for (const row of st.known.all(JSON.stringify(ids)) as KnownEvent[]) {
@@ -78,13 +89,27 @@ export class SqliteBackend implements StoreBackend {
     }
     const next = BigInt((st.maxPosition.get() as number | null) ?? 0) + 1n;
     const plan = planBatch(requests, heads, known, next, Date.now());
-    for (const r of plan.rows) {
-      st.insert.run(r.position, r.id, r.stream, r.version, r.type, r.data, r.metadata, r.schemaVersion, r.recordedAt);
-    }
+    this.insertRows(plan.rows);
     for (const h of plan.heads) {
       st.upsertHead.run(h.stream, h.version, h.position, h.deleted ? 1 : 0, h.createdAt, h.updatedAt);
     }
     return plan.outcomes;
+  }
+
+  /** Rows go in INSERT_CHUNK at a time: one statement call per chunk instead of per row. */
+  private insertRows(rows: readonly StoredEvent[]): void {
+    const params: unknown[] = [];
+    let i = 0;
+    for (; i + INSERT_CHUNK <= rows.length; i += INSERT_CHUNK) {
+      params.length = 0;
+      for (let j = i; j < i + INSERT_CHUNK; j++) pushRow(params, rows[j]!);
+      this.statements.insertChunk.run(params);
+    }
+    for (; i < rows.length; i++) {
+      params.length = 0;
+      pushRow(params, rows[i]!);
+      this.statements.insert1.run(params);
+    }
   }
 
   commit(requests: readonly WriteRequest[]): Promise<readonly Outcome[]> {
@@ -93,7 +118,7 @@ export class SqliteBackend implements StoreBackend {
 
   streamHead(stream: string): Promise<StreamHead | undefined> {
     return this.run(() => {
-      const row = this.statements.head.get(stream) as HeadRow | undefined;
+      const row = this.statements.heads1.get(stream) as HeadRow | undefined;
       return row && toHead(row);
     });
   }

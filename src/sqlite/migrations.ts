@@ -18,7 +18,6 @@ const MIGRATIONS: readonly string[] = [
      recorded_at    INTEGER NOT NULL,
      UNIQUE (stream, version)
    ) STRICT;
-   CREATE INDEX factline_events_type ON factline_events (type, position);
    CREATE TABLE factline_streams (
      stream     TEXT    PRIMARY KEY,
      version    INTEGER NOT NULL,

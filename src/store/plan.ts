@@ -14,13 +14,16 @@ export interface BatchPlan {
   readonly outcomes: readonly Outcome[];
 }
 
-/** The distinct streams and event ids a batch touches: what an adapter must read before planning. */
+/**
+ * What an adapter must read before planning a batch: the heads of its streams and the stored
+ * events under the ids callers chose (a generated UUIDv7 is new; the unique index backs that).
+ */
 export function batchKeys(requests: readonly WriteRequest[]): { streams: string[]; ids: string[] } {
   const streams = new Set<string>();
   const ids: string[] = [];
   for (const request of requests) {
     streams.add(request.stream);
-    if (request.kind === 'append') for (const event of request.events) ids.push(event.id);
+    if (request.kind === 'append') for (const event of request.events) if (event.idGiven) ids.push(event.id);
   }
   return { streams: [...streams], ids };
 }
@@ -55,7 +58,7 @@ export function planBatch(
     }
 
     // An id written earlier in this batch is not in `known`: settle such a request in the next batch.
-    if (request.events.some((e) => claimed.has(e.id))) return { ok: 'deferred' };
+    for (const event of request.events) if (claimed.has(event.id)) return { ok: 'deferred' };
     const replay = replayOf(request, known);
     if (replay) return replay;
     if (head?.deleted) return { ok: false, error: new StreamDeletedError(request.stream) };
@@ -65,9 +68,19 @@ export function planBatch(
 
     const recordedAt = Math.max(now, head?.updatedAt ?? 0);
     let version = head?.version ?? 0;
-    for (const event of request.events) {
-      claimed.add(event.id);
-      rows.push({ ...event, stream: request.stream, version: ++version, position: position++, recordedAt });
+    for (const e of request.events) {
+      if (e.idGiven) claimed.add(e.id);
+      rows.push({
+        id: e.id,
+        stream: request.stream,
+        version: ++version,
+        position: position++,
+        type: e.type,
+        data: e.data,
+        metadata: e.metadata,
+        schemaVersion: e.schemaVersion,
+        recordedAt,
+      });
     }
     const next = advance(request.stream, head, recordedAt, version, position - 1n);
     heads.set(request.stream, next);

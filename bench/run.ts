@@ -1,0 +1,123 @@
+// npm run bench: throughput, latency and memory of the event store, beside the same work done
+// with raw better-sqlite3 (the physical limit on this machine), as ratios.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { memoryStore, type EventStore } from 'factline';
+import { sqliteStore } from 'factline/sqlite';
+import { RawSqlite } from './raw-sqlite.js';
+import { percentile, rate, timed, timedOps, type Measured } from './stats.js';
+
+const quick = process.argv.includes('--quick');
+const N = {
+  singles: quick ? 300 : 3000,
+  writers: 16,
+  perWriter: quick ? 100 : 1000,
+  batchTimes: quick ? 10 : 50,
+  bigStream: 10_000,
+  all: quick ? 20_000 : 100_000,
+};
+const data = { orderId: 'order-000123', customer: 'customer-42', lines: [{ sku: 'sku-1', qty: 2, price: 1999 }, { sku: 'sku-2', qty: 1, price: 4999 }], note: 'leave at the door' };
+const ev = () => ({ type: 'Bench', data });
+
+interface Row {
+  scenario: string;
+  adapter: string;
+  result: Measured;
+  raw?: Measured;
+  target?: string;
+}
+const rows: Row[] = [];
+
+async function scenarios(adapter: string, store: EventStore, raw: RawSqlite | undefined): Promise<void> {
+  const add = (scenario: string, result: Measured, rawResult?: Measured, target?: string) => {
+    rows.push({ scenario, adapter, result, ...(rawResult ? { raw: rawResult } : {}), ...(target ? { target } : {}) });
+    print(rows.at(-1)!);
+  };
+
+  const a = await timedOps(N.singles, 1, (i) => store.append(`single-${i}`, [ev()]));
+  add('(a) sequential 1-event appends, new streams', a, await raw?.singles(N.singles, data, 'single'), '≥ 0.8× raw');
+
+  const b = await timed(N.writers * N.perWriter, () =>
+    Promise.all(
+      Array.from({ length: N.writers }, async (_, w) => {
+        for (let i = 0; i < N.perWriter; i++) await store.append(`writer-${w}-${i % 50}`, [ev()]);
+      }),
+    ).then(() => undefined),
+  );
+  add(`(b) ${N.writers} concurrent writers, 1-event appends`, b, await raw?.singles(N.singles, data, 'concurrent'), '≥ 25,000 ev/s');
+
+  const big = Array.from({ length: 1000 }, ev);
+  const c = await timedOps(N.batchTimes, 1000, () => store.append('batches', big));
+  add('(c) one append of 1,000 events, repeated', c, await raw?.batches(N.batchTimes, 1000, data, 'batches'), '≥ 150,000 ev/s');
+
+  for (let i = 0; i < N.bigStream / 1000; i++) await store.append('big-stream', big);
+  const d = await timed(N.bigStream, async () => {
+    let n = 0;
+    for await (const _event of store.readStream('big-stream')) n++;
+    if (n !== N.bigStream) throw new Error(`read ${n}`);
+  });
+  let rawD: Measured | undefined;
+  if (raw) {
+    await raw.batches(N.bigStream / 1000, 1000, data, 'big-stream');
+    rawD = await raw.readStream('big-stream', N.bigStream);
+  }
+  add('(d) read a 10,000-event stream', d, rawD);
+
+  // Fill the log up to N.all events, then read it all in a fresh process.
+  let total = 0;
+  for await (const _event of store.readAll()) total++;
+  for (; total < N.all; total += 1000) await store.append(`fill-${total % 97}`, big);
+  const e = readAllInChild(adapter, adapter === 'sqlite' ? paths.sqlite : String(N.all));
+  let rawE: Measured | undefined;
+  if (raw) {
+    let rawTotal = N.singles * 2 + N.batchTimes * 1000 + N.bigStream;
+    for (; rawTotal < N.all; rawTotal += 1000) await raw.batches(1, 1000, data, `fill-${rawTotal % 97}`);
+    rawE = readAllInChild('raw', paths.raw);
+  }
+  add(`(e) readAll over ${N.all.toLocaleString('en')} events`, e, rawE, '≥ 200,000 ev/s, RSS growth < 50 MB');
+}
+
+function readAllInChild(kind: string, arg: string): Measured {
+  const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', 'bench/read-all.ts', kind, arg], { encoding: 'utf8' });
+  const result = JSON.parse(out.trim().split('\n').at(-1)!) as Measured;
+  if (result.events !== N.all) throw new Error(`${kind} read ${result.events} events, expected ${N.all}`);
+  return result;
+}
+
+const fmt = (n: number) => Math.round(n).toLocaleString('en');
+const ms = (n: number) => `${n.toFixed(3)} ms`;
+const mb = (bytes: number | undefined) => (bytes === undefined ? '' : `${(bytes / 1024 / 1024).toFixed(1)} MB`);
+
+function print(row: Row): void {
+  const r = row.result;
+  const cells = [
+    row.scenario.padEnd(46),
+    row.adapter.padEnd(7),
+    `${fmt(rate(r))} ev/s`.padStart(16),
+    (r.latencies ? `p50 ${ms(percentile(r.latencies, 50))} p99 ${ms(percentile(r.latencies, 99))}` : '').padEnd(30),
+    (r.rssGrowth !== undefined ? `RSS +${mb(r.rssGrowth)}` : '').padEnd(14),
+    (row.raw ? `raw ${fmt(rate(row.raw))} ev/s` : '').padEnd(22),
+    row.raw ? `${(rate(r) / rate(row.raw)).toFixed(2)}× raw` : '',
+    row.raw?.rssGrowth !== undefined ? `(raw RSS +${mb(row.raw.rssGrowth)})` : '',
+    row.target ? `target ${row.target}` : '',
+  ];
+  console.log(cells.join('  ').trimEnd());
+}
+
+console.log(`Factline bench on Node ${process.version}${quick ? ' (quick)' : ''}; SQLite: WAL, synchronous=FULL, on ${tmpdir()}`);
+const dir = mkdtempSync(join(tmpdir(), 'factline-bench-'));
+const paths = { sqlite: join(dir, 'factline.db'), raw: join(dir, 'raw.db') };
+try {
+  const memory = memoryStore();
+  await scenarios('memory', memory, undefined);
+  await memory.close();
+  const sqlite = sqliteStore({ path: paths.sqlite });
+  const raw = new RawSqlite(paths.raw);
+  await scenarios('sqlite', sqlite, raw);
+  await sqlite.close();
+  raw.close();
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
