@@ -16,7 +16,7 @@ async function storeUnderTest(): Promise<EventStore> {
   return store;
 }
 
-async function readRaw(sample: () => void): Promise<number> {
+function readRaw(sample: () => void): number {
   const db = new Database(arg, { readonly: true });
   let n = 0;
   for (const row of db.prepare('SELECT * FROM events ORDER BY position').iterate() as Iterable<{ data: string }>) {
@@ -34,7 +34,7 @@ const result = await withPeakRss(async (sample) => {
   if (store) {
     for await (const _event of store.readAll()) if (++events % 1000 === 0) sample();
   } else {
-    events = await readRaw(sample);
+    events = readRaw(sample);
   }
   return { events, seconds: (performance.now() - start) / 1000 };
 });

@@ -21,7 +21,7 @@ export async function timed(events: number, work: () => Promise<void> | void): P
 }
 
 /** Times each call of `op` separately. */
-export async function timedOps(count: number, eventsPerOp: number, op: (i: number) => Promise<unknown> | unknown): Promise<Measured> {
+export async function timedOps(count: number, eventsPerOp: number, op: (i: number) => unknown): Promise<Measured> {
   const latencies: number[] = [];
   const start = performance.now();
   for (let i = 0; i < count; i++) {
