@@ -1,0 +1,55 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+
+// Every ```ts block in the README and docs/ is compiled against the built package and run, so the
+// docs cannot drift from the code. Blocks import 'factline' as a user would.
+const root = process.cwd();
+const tsx = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
+const snippetDir = join(root, 'test', '.snippets');
+const files = ['README.md', ...readdirSync('docs').filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const snippets = files.flatMap((file) =>
+  [...readFileSync(file, 'utf8').matchAll(/```ts\n([\s\S]*?)```/g)].map((m, i) => ({
+    name: `${file.replace(/[/.]/g, '-')}-${i + 1}`,
+    file,
+    code: m[1]!,
+  })),
+);
+
+rmSync(snippetDir, { recursive: true, force: true });
+mkdirSync(snippetDir, { recursive: true });
+for (const s of snippets) writeFileSync(join(snippetDir, `${s.name}.ts`), `${s.code}\nexport {};\n`);
+const cwd = mkdtempSync(join(tmpdir(), 'factline-docs-'));
+afterAll(() => {
+  rmSync(cwd, { recursive: true, force: true });
+  rmSync(snippetDir, { recursive: true, force: true });
+});
+
+describe('code in the README and docs', () => {
+  it('exists in every page that shows an API', () => {
+    expect(snippets.length).toBeGreaterThanOrEqual(8);
+    expect(new Set(snippets.map((s) => s.file))).toEqual(
+      new Set(['README.md', 'docs/event-store.md', 'docs/subscriptions.md', 'docs/sqlite.md', 'docs/errors.md']),
+    );
+  });
+
+  it('type-checks', () => {
+    writeFileSync(
+      join(snippetDir, 'tsconfig.json'),
+      JSON.stringify({ extends: '../../tsconfig.json', compilerOptions: { noEmit: true }, include: ['*.ts'] }),
+    );
+    execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(snippetDir, 'tsconfig.json')], {
+      encoding: 'utf8',
+    });
+  });
+
+  for (const s of snippets) {
+    it(`runs: ${s.name}`, () => {
+      const out = execFileSync(process.execPath, ['--import', tsx, join(snippetDir, `${s.name}.ts`)], { cwd, encoding: 'utf8' });
+      expect(typeof out).toBe('string');
+    });
+  }
+});
