@@ -26,13 +26,17 @@ function pushRow(params: unknown[], r: StoredEvent): void {
   params.push(r.position, r.id, r.stream, r.version, r.type, r.data, r.metadata, r.schemaVersion, r.recordedAt);
 }
 
-interface HeadRow {
-  stream: string;
+interface LastEventRow {
   version: number;
   position: number;
-  deleted: number;
-  createdAt: number;
   updatedAt: number;
+  createdAt: number;
+}
+
+interface TombstoneRow {
+  version: number;
+  position: number;
+  deletedAt: number;
 }
 
 /**
@@ -48,19 +52,16 @@ export class SqliteBackend implements StoreBackend {
     this.shared = db.name !== ':memory:' && db.name !== '';
     const s = (sql: string) => db.prepare(sql);
     this.statements = {
-      heads: s(`SELECT stream, version, position, deleted, created_at AS createdAt, updated_at AS updatedAt
-                FROM factline_streams WHERE stream IN (SELECT value FROM json_each(?))`),
-      heads1: s(`SELECT stream, version, position, deleted, created_at AS createdAt, updated_at AS updatedAt
-                 FROM factline_streams WHERE stream = ?`),
+      lastEvent: s(`SELECT version, position, recorded_at AS updatedAt,
+                      (SELECT recorded_at FROM factline_events WHERE stream = @stream AND version = 1) AS createdAt
+                    FROM factline_events WHERE stream = @stream ORDER BY version DESC LIMIT 1`),
+      tombstone: s('SELECT version, position, deleted_at AS deletedAt FROM factline_tombstones WHERE stream = ?'),
       known: s(`SELECT id, stream, version, position, type, data FROM factline_events
                 WHERE id IN (SELECT value FROM json_each(?))`),
       maxPosition: s('SELECT max(position) FROM factline_events').pluck(),
       insert1: s(insertSql(1)),
       insertChunk: s(insertSql(INSERT_CHUNK)),
-      upsertHead: s(`INSERT INTO factline_streams (stream, version, position, deleted, created_at, updated_at)
-                     VALUES (?, ?, ?, ?, ?, ?)
-                     ON CONFLICT (stream) DO UPDATE SET version = excluded.version, position = excluded.position,
-                       deleted = excluded.deleted, updated_at = excluded.updated_at`),
+      insertTombstone: s('INSERT INTO factline_tombstones (stream, version, position, deleted_at) VALUES (?, ?, ?, ?)'),
       forward: s(`SELECT ${COLUMNS} FROM factline_events
                   WHERE stream = ? AND version BETWEEN ? AND ? AND recorded_at <= ? ORDER BY version LIMIT ?`),
       backward: s(`SELECT ${COLUMNS} FROM factline_events
@@ -79,8 +80,10 @@ export class SqliteBackend implements StoreBackend {
     const st = this.statements;
     const { streams, ids } = batchKeys(requests);
     const heads = new Map<string, StreamHead>();
-    const headRows = (streams.length === 1 ? st.heads1.all(streams[0]) : st.heads.all(JSON.stringify(streams))) as HeadRow[];
-    for (const row of headRows) heads.set(row.stream, toHead(row));
+    for (const stream of streams) {
+      const head = this.head(stream);
+      if (head) heads.set(stream, head);
+    }
     const known = new Map<string, KnownEvent>();
     if (ids.length > 0) {
       for (const row of st.known.all(JSON.stringify(ids)) as KnownEvent[]) {
@@ -91,7 +94,8 @@ export class SqliteBackend implements StoreBackend {
     const plan = planBatch(requests, heads, known, next, Date.now());
     this.insertRows(plan.rows);
     for (const h of plan.heads) {
-      st.upsertHead.run(h.stream, h.version, h.position, h.deleted ? 1 : 0, h.createdAt, h.updatedAt);
+      // A head only changes to deleted once: planBatch answers a second delete without a change.
+      if (h.deleted) st.insertTombstone.run(h.stream, h.version, h.position, h.updatedAt);
     }
     return plan.outcomes;
   }
@@ -117,10 +121,24 @@ export class SqliteBackend implements StoreBackend {
   }
 
   streamHead(stream: string): Promise<StreamHead | undefined> {
-    return this.run(() => {
-      const row = this.statements.heads1.get(stream) as HeadRow | undefined;
-      return row && toHead(row);
-    });
+    return this.run(() => this.head(stream));
+  }
+
+  private head(stream: string): StreamHead | undefined {
+    const last = this.statements.lastEvent.get({ stream }) as LastEventRow | undefined;
+    const tombstone = this.statements.tombstone.get(stream) as TombstoneRow | undefined;
+    if (tombstone) {
+      return {
+        stream,
+        version: tombstone.version,
+        position: BigInt(tombstone.position),
+        deleted: true,
+        createdAt: last?.createdAt ?? tombstone.deletedAt,
+        updatedAt: tombstone.deletedAt,
+      };
+    }
+    if (!last) return undefined;
+    return { stream, version: last.version, position: BigInt(last.position), deleted: false, createdAt: last.createdAt, updatedAt: last.updatedAt };
   }
 
   readStream(stream: string, page: StreamPage): Promise<readonly StoredEvent[]> {
@@ -152,10 +170,6 @@ export class SqliteBackend implements StoreBackend {
       return Promise.reject(toFactlineError(error));
     }
   }
-}
-
-function toHead(row: HeadRow): StreamHead {
-  return { ...row, position: BigInt(row.position), deleted: row.deleted === 1 };
 }
 
 /** SQLite returns integers as numbers; positions are bigints in the contract. */

@@ -18,13 +18,13 @@ const MIGRATIONS: readonly string[] = [
      recorded_at    INTEGER NOT NULL,
      UNIQUE (stream, version)
    ) STRICT;
-   CREATE TABLE factline_streams (
+   -- Only deleted streams have a row: a live stream's head is its last event, found through the
+   -- (stream, version) index, so an append writes no row but its events.
+   CREATE TABLE factline_tombstones (
      stream     TEXT    PRIMARY KEY,
      version    INTEGER NOT NULL,
      position   INTEGER NOT NULL,
-     deleted    INTEGER NOT NULL,
-     created_at INTEGER NOT NULL,
-     updated_at INTEGER NOT NULL
+     deleted_at INTEGER NOT NULL
    ) STRICT, WITHOUT ROWID;`,
 ];
 

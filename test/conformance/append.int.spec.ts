@@ -189,6 +189,10 @@ conformance('append', ({ open, test }) => {
     expect(second.deleted).toBe(false);
     expect(second.createdAt).toEqual(first.createdAt);
     expect(second.updatedAt!.getTime()).toBeGreaterThan(first.updatedAt!.getTime());
+    await store.deleteStream('s');
+    const deleted = await store.streamInfo('s');
+    expect(deleted.createdAt).toEqual(first.createdAt);
+    expect(deleted.updatedAt!.getTime()).toBeGreaterThanOrEqual(second.updatedAt!.getTime());
   });
 
   test('a closed store refuses calls with StoreClosedError, after finishing what was pending', async () => {
