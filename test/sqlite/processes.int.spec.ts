@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import type { RecordedEvent } from '../../src/index.js';
+import Database from 'better-sqlite3';
 import { sqliteStore } from '../../src/sqlite/index.js';
+import { SCHEMA_VERSION } from '../../src/sqlite/migrations.js';
 import { runTs } from '../support/child.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'factline-procs-'));
@@ -48,4 +50,19 @@ it('several processes append to one file; a subscriber in another process sees e
     expect(last?.data).toMatchObject({ batchId, i: Number(size) - 1 });
   }
   await store.close();
+});
+
+it('processes that open a new file at the same moment migrate it once and all write', { timeout: 120_000 }, async () => {
+  const path = join(dir, 'fresh.db');
+  const writers = [1, 2, 3, 4].map((n) => runTs('test/sqlite/fixtures/writer.ts', [path, String(n), `m${n}`, '5', '2']));
+  expect(await Promise.all(writers.map((w) => w.exited))).toEqual([0, 0, 0, 0]);
+  const store = sqliteStore({ path });
+  let count = 0;
+  for await (const _event of store.readAll()) count++;
+  const acked = writers.flatMap((w) => w.lines.filter((l) => l.startsWith('ack'))).reduce((n, l) => n + Number(l.split(' ')[3]), 0);
+  expect(count).toBe(acked);
+  await store.close();
+  const raw = new Database(path, { readonly: true });
+  expect(raw.prepare('SELECT version FROM factline_schema').pluck().all()).toEqual(Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1));
+  raw.close();
 });
