@@ -39,12 +39,19 @@ function nameProblem(name: unknown): string | undefined {
   return undefined;
 }
 
-export function checkExpectedVersion(value: unknown, path: string): ExpectedVersion {
+/** An options argument: absent, or an object. */
+export function checkOptions(value: unknown): Record<string, unknown> {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null) throw new ValidationError([{ path: ['options'], message: 'must be an object' }]);
+  return value as Record<string, unknown>;
+}
+
+export function checkExpectedVersion(value: unknown): ExpectedVersion {
   if (value === undefined) return 'any';
   if (value === 'any' || value === 'no_stream' || value === 'stream_exists') return value;
   if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
   throw new ValidationError([
-    { path: [path], message: "must be a version (integer ≥ 0), 'any', 'no_stream' or 'stream_exists'" },
+    { path: ['options', 'expectedVersion'], message: "must be a version (integer ≥ 0), 'any', 'no_stream' or 'stream_exists'" },
   ]);
 }
 

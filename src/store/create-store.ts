@@ -1,6 +1,6 @@
 import { ConfigurationError, StoreClosedError, StreamDeletedError } from '../events/errors.js';
 import type { NewEvent, RecordedEvent } from '../events/types.js';
-import { checkExpectedVersion, checkStreamName, prepareEvents } from '../events/validate.js';
+import { checkExpectedVersion, checkOptions, checkStreamName, prepareEvents } from '../events/validate.js';
 import type { StoreBackend } from './backend.js';
 import { ChangeFeed } from './change-feed.js';
 import { decodeEvent } from './decode.js';
@@ -83,7 +83,7 @@ class CoreStore implements EventStore {
   async append(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult> {
     this.checkOpen();
     checkStreamName(stream);
-    const expectedVersion = checkExpectedVersion(options?.expectedVersion, 'expectedVersion');
+    const expectedVersion = checkExpectedVersion(checkOptions(options).expectedVersion);
     const prepared = prepareEvents(stream, events, this.settings.maxEventSize);
     return this.committer.submit({ kind: 'append', stream, events: prepared, expectedVersion });
   }
@@ -91,7 +91,7 @@ class CoreStore implements EventStore {
   async deleteStream(stream: string, options?: DeleteStreamOptions): Promise<void> {
     this.checkOpen();
     checkStreamName(stream);
-    const expectedVersion = checkExpectedVersion(options?.expectedVersion, 'expectedVersion');
+    const expectedVersion = checkExpectedVersion(checkOptions(options).expectedVersion);
     await this.committer.submit({ kind: 'delete', stream, expectedVersion });
   }
 

@@ -1,4 +1,5 @@
 import { ValidationError } from '../events/errors.js';
+import { checkOptions } from '../events/validate.js';
 import type { ReadAllOptions, ReadStreamOptions, SubscribeOptions } from './event-store.js';
 
 export interface StreamRead {
@@ -26,14 +27,8 @@ function count(value: unknown, path: string, fallback: number, min: number): num
   return value as number;
 }
 
-function options(value: unknown): Record<string, unknown> {
-  if (value === undefined) return {};
-  if (typeof value !== 'object' || value === null) throw new ValidationError([{ path: ['options'], message: 'must be an object' }]);
-  return value as Record<string, unknown>;
-}
-
 export function streamReadOptions(input: ReadStreamOptions | undefined): StreamRead {
-  const o = options(input);
+  const o = checkOptions(input);
   const direction = o.direction ?? 'forward';
   if (direction !== 'forward' && direction !== 'backward') fail('direction', "must be 'forward' or 'backward'");
   let until: number | undefined;
@@ -51,7 +46,7 @@ export function streamReadOptions(input: ReadStreamOptions | undefined): StreamR
 }
 
 export function allReadOptions(input: ReadAllOptions | SubscribeOptions | undefined): AllRead {
-  const o = options(input);
+  const o = checkOptions(input);
   const after = o.after ?? 0n;
   if (typeof after !== 'bigint' || after < 0n) fail('after', 'must be a bigint ≥ 0n');
   const types = o.types;

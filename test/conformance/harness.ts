@@ -27,8 +27,7 @@ export function conformance(title: string, body: (ctx: Context) => void): void {
         },
         test(name, fn) {
           const reason = adapter.skips[name];
-          if (reason === undefined) it(name, fn);
-          else it.skip(`${name} (not on ${adapter.name}: ${reason})`, fn);
+          it.skipIf(reason !== undefined)(reason === undefined ? name : `${name} (not on ${adapter.name}: ${reason})`, fn);
         },
       });
     });

@@ -125,6 +125,13 @@ conformance('bad input is refused before anything is written', ({ open, test }) 
     await expectNothingWritten(store);
   });
 
+  test('options that are not an object', async () => {
+    const store = await open();
+    await expect(store.append('s', [{ type: 'T', data: 1 }], 3 as never)).rejects.toBeInstanceOf(ValidationError);
+    await expect(store.deleteStream('s', 'any' as never)).rejects.toBeInstanceOf(ValidationError);
+    await expectNothingWritten(store);
+  });
+
   test('events that are not an array', async () => {
     const store = await open();
     await expect(store.append('s', { type: 'T', data: 1 } as unknown as NewEvent[])).rejects.toBeInstanceOf(ValidationError);
