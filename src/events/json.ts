@@ -31,6 +31,7 @@ function visit(value: unknown, path: Path, ancestors: Set<object>, depth: number
   if (value === null) return undefined;
   if (depth >= MAX_DEPTH) return { path, message: `nested deeper than ${MAX_DEPTH} levels` };
   if (ancestors.has(value)) return { path, message: 'circular reference' };
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return { path, message: 'has a toJSON method: pass the plain value' };
   ancestors.add(value);
   const issue = Array.isArray(value) ? visitArray(value, path, ancestors, depth) : visitObject(value, path, ancestors, depth);
   ancestors.delete(value);

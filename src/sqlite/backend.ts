@@ -1,20 +1,20 @@
 import type Database from 'better-sqlite3';
-import type {
-  AllPage,
-  KnownEvent,
-  Outcome,
-  StoreBackend,
-  StoredEvent,
-  StreamHead,
-  StreamPage,
-  WriteRequest,
+import {
+  MAX_POSITION,
+  type AllPage,
+  type KnownEvent,
+  type Outcome,
+  type StoreBackend,
+  type StoredEvent,
+  type StreamHead,
+  type StreamPage,
+  type WriteRequest,
 } from '../store/backend.js';
 import { batchKeys, planBatch } from '../store/plan.js';
 import { toFactlineError } from './errors.js';
 
 const COLUMNS = `position, id, stream, version, type, data, metadata,
   schema_version AS schemaVersion, recorded_at AS recordedAt`;
-const MAX_INT = 9223372036854775807n;
 const INSERT_CHUNK = 64;
 
 function insertSql(rows: number): string {
@@ -150,7 +150,7 @@ export class SqliteBackend implements StoreBackend {
     const types = page.types === undefined ? null : JSON.stringify(page.types);
     return this.run(() =>
       withPositions(
-        this.statements.all.all({ after: page.after, upTo: page.upTo ?? MAX_INT, types, prefix: page.streamPrefix ?? null, limit: page.limit }),
+        this.statements.all.all({ after: page.after, upTo: page.upTo ?? MAX_POSITION, types, prefix: page.streamPrefix ?? null, limit: page.limit }),
       ),
     );
   }

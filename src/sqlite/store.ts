@@ -22,6 +22,7 @@ export interface SqliteStoreOptions extends StoreOptions {
 
 /** The embedded store: one SQLite file in WAL mode, shared safely by several processes. */
 export function sqliteStore(options: SqliteStoreOptions): EventStore {
+  if (typeof options !== 'object' || options === null) throw new ConfigurationError('sqliteStore needs options: { path }');
   const { path, synchronous = 'full', busyTimeout = 5000 } = options;
   if (typeof path !== 'string' || path === '') throw new ConfigurationError('sqliteStore needs a path (or ":memory:")');
   if (synchronous !== 'full' && synchronous !== 'normal') throw new ConfigurationError("synchronous must be 'full' or 'normal'");
@@ -31,7 +32,10 @@ export function sqliteStore(options: SqliteStoreOptions): EventStore {
   try {
     db = new Database(path);
     db.pragma(`busy_timeout = ${busyTimeout}`);
-    db.pragma('journal_mode = WAL');
+    const mode = db.pragma('journal_mode = WAL', { simple: true });
+    if (mode !== 'wal' && path !== ':memory:') {
+      throw new ConfigurationError(`SQLite could not use WAL mode for ${path} (it stayed in "${String(mode)}"); use a local filesystem`);
+    }
     db.pragma(`synchronous = ${synchronous.toUpperCase()}`);
     migrate(db);
     return createStore(new SqliteBackend(db), options);

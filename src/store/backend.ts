@@ -3,6 +3,9 @@ import type { PreparedEvent } from '../events/validate.js';
 import type { ExpectedVersion } from '../events/types.js';
 import type { AppendResult } from './event-store.js';
 
+/** Positions are 64-bit signed integers in every database. */
+export const MAX_POSITION = 2n ** 63n - 1n;
+
 /**
  * What an adapter supplies. The rules (validation, expected versions, idempotency, batching,
  * paging, subscriptions) live in the core; an adapter stores rows and reads them back.

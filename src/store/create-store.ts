@@ -39,11 +39,15 @@ const DEFAULTS = {
   maxBatchEvents: 10_000,
 } as const;
 
+// Timers take at most 2^31 - 1 ms; no option has a use beyond that.
+const MAX_SETTING = 2 ** 31 - 1;
+
 function settings(options: StoreOptions): Required<StoreOptions> {
+  if (typeof options !== 'object' || options === null) throw new ConfigurationError('store options must be an object');
   const merged = { ...DEFAULTS, ...stripUndefined(options) };
   for (const [key, value] of Object.entries(merged)) {
-    if (!Number.isSafeInteger(value) || value < 1) {
-      throw new ConfigurationError(`option ${key} must be a positive integer, got ${String(value)}`);
+    if (!Number.isSafeInteger(value) || value < 1 || value > MAX_SETTING) {
+      throw new ConfigurationError(`option ${key} must be an integer from 1 to ${MAX_SETTING}, got ${String(value)}`);
     }
   }
   return merged;
@@ -111,6 +115,7 @@ class CoreStore implements EventStore {
   }
 
   private async *streamPages(stream: string, read: ReturnType<typeof streamReadOptions>): AsyncGenerator<RecordedEvent> {
+    this.checkOpen();
     const head = await this.backend.streamHead(stream);
     if (head?.deleted) throw new StreamDeletedError(stream);
     if (!head) return;
@@ -120,6 +125,7 @@ class CoreStore implements EventStore {
     let left = read.limit;
     while (low <= high && left > 0) {
       const limit = Math.min(left, this.settings.pageSize);
+      this.checkOpen();
       const page = await this.backend.readStream(stream, { ...read, from: low, to: high, limit });
       for (const row of page) {
         this.checkOpen();
@@ -142,6 +148,7 @@ class CoreStore implements EventStore {
     let left = read.limit;
     while (left > 0) {
       const limit = Math.min(left, this.settings.pageSize);
+      this.checkOpen();
       const page = await this.backend.readAll({ ...read, after, limit });
       for (const row of page) {
         this.checkOpen();

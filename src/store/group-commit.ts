@@ -1,3 +1,4 @@
+import { isStoreUnavailableError } from '../events/errors.js';
 import type { AppendResult } from './event-store.js';
 import type { Outcome, WriteRequest } from './backend.js';
 
@@ -20,7 +21,8 @@ const nextTurn: (fn: () => void) => void =
 /**
  * Group commit: writes that arrive while a transaction is in flight (or in the same turn of the
  * event loop) share the next transaction. Each keeps its own outcome; when a transaction fails as
- * a whole, its requests are tried again one by one so that one bad write fails only itself.
+ * a whole for a reason other than the database being unavailable, its requests are tried again
+ * one by one so that one bad write fails only itself.
  */
 export class GroupCommitter {
   private queue: Pending[] = [];
@@ -76,7 +78,10 @@ export class GroupCommitter {
     try {
       outcomes = await this.commit(batch.map((p) => p.request));
     } catch (error) {
-      if (batch.length === 1) batch[0]!.reject(error);
+      // The database itself failed (locked, full, unreachable): every write of the batch shares
+      // that fate, and trying each again would repeat the wait or, when the outcome is unknown,
+      // write twice. Any other failure may be one write's fault: isolate it.
+      if (batch.length === 1 || isStoreUnavailableError(error)) for (const pending of batch) pending.reject(error);
       else for (const pending of batch) await this.run([pending]);
       return;
     }

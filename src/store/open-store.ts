@@ -24,7 +24,9 @@ export async function openStore(url: string, options: StoreOptions = {}): Promis
 function parseSqliteUrl(url: string): { path: string; synchronous?: 'full' | 'normal' } {
   let rest = url.slice('sqlite:'.length);
   if (rest.startsWith('//')) rest = rest.slice(2);
-  const [path = '', query] = rest.split('?', 2) as [string, string | undefined];
+  const at = rest.indexOf('?');
+  const path = at === -1 ? rest : rest.slice(0, at);
+  const query = at === -1 ? undefined : rest.slice(at + 1);
   if (path === '') throw new ConfigurationError(`store URL "${url}" names no file: use "sqlite:./data/app.db"`);
   const params = new URLSearchParams(query ?? '');
   for (const key of params.keys()) {

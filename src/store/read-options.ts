@@ -1,5 +1,6 @@
 import { ValidationError } from '../events/errors.js';
 import { checkOptions } from '../events/validate.js';
+import { MAX_POSITION } from './backend.js';
 import type { ReadAllOptions, ReadStreamOptions, SubscribeOptions } from './event-store.js';
 
 export interface StreamRead {
@@ -16,6 +17,9 @@ export interface AllRead {
   readonly types?: readonly string[];
   readonly streamPrefix?: string;
 }
+
+// A lone surrogate cannot be in a stored name, and databases would each read it differently.
+const isText = (value: unknown): value is string => typeof value === 'string' && value.isWellFormed();
 
 const fail = (path: string, message: string): never => {
   throw new ValidationError([{ path: ['options', path], message }]);
@@ -48,11 +52,11 @@ export function streamReadOptions(input: ReadStreamOptions | undefined): StreamR
 export function allReadOptions(input: ReadAllOptions | SubscribeOptions | undefined): AllRead {
   const o = checkOptions(input);
   const after = o.after ?? 0n;
-  if (typeof after !== 'bigint' || after < 0n) fail('after', 'must be a bigint ≥ 0n');
+  if (typeof after !== 'bigint' || after < 0n || after > MAX_POSITION) fail('after', 'must be a bigint from 0n to 2n ** 63n - 1n');
   const types = o.types;
-  if (types !== undefined && (!Array.isArray(types) || types.some((t) => typeof t !== 'string'))) fail('types', 'must be an array of strings');
+  if (types !== undefined && (!Array.isArray(types) || !types.every(isText))) fail('types', 'must be an array of well-formed strings');
   const prefix = o.streamPrefix;
-  if (prefix !== undefined && typeof prefix !== 'string') fail('streamPrefix', 'must be a string');
+  if (prefix !== undefined && !isText(prefix)) fail('streamPrefix', 'must be a well-formed string');
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) fail('signal', 'must be an AbortSignal');
   return {
     after: after as bigint,

@@ -195,6 +195,20 @@ conformance('append', ({ open, test }) => {
     expect(deleted.updatedAt!.getTime()).toBeGreaterThanOrEqual(second.updatedAt!.getTime());
   });
 
+  test('a read made before close and iterated after it throws StoreClosedError', async () => {
+    const store = await open({ pageSize: 2 });
+    await store.append('s', [ev(1), ev(2), ev(3), ev(4), ev(5)]);
+    const early = store.readStream('s');
+    const all = store.readAll();
+    const paused = store.readStream('s')[Symbol.asyncIterator]();
+    expect((await paused.next()).value).toMatchObject({ version: 1 });
+    expect((await paused.next()).value).toMatchObject({ version: 2 }); // at a page boundary
+    await store.close();
+    await expect(collect(early)).rejects.toMatchObject({ code: 'STORE_CLOSED' });
+    await expect(collect(all)).rejects.toMatchObject({ code: 'STORE_CLOSED' });
+    await expect(paused.next()).rejects.toMatchObject({ code: 'STORE_CLOSED' });
+  });
+
   test('a closed store refuses calls with StoreClosedError, after finishing what was pending', async () => {
     const store: EventStore = await open();
     const pending = store.append('s', [ev(1)]);

@@ -123,9 +123,18 @@ conformance('readAll', ({ open, test }) => {
     expect((await collect(store.readAll({ streamPrefix: 'a_' }))).map((e) => e.stream)).toEqual(['a_b']);
   });
 
+  test('after may be as high as a 64-bit position', async () => {
+    const store = await open();
+    await tenEvents(store);
+    expect(await collect(store.readAll({ after: 2n ** 63n - 1n }))).toEqual([]);
+  });
+
   for (const [name, options] of [
     ['after a number', { after: 5 }],
     ['after negative', { after: -1n }],
+    ['after beyond 64 bits', { after: 2n ** 63n }],
+    ['streamPrefix with a lone surrogate', { streamPrefix: 'b\ud83d' }],
+    ['types with a lone surrogate', { types: ['T\udc00'] }],
     ['types not an array', { types: 'Odd' }],
     ['types with a number', { types: ['Odd', 1] }],
     ['streamPrefix a number', { streamPrefix: 3 }],

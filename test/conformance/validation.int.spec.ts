@@ -40,6 +40,8 @@ const badData: [string, unknown, (string | number)[]][] = [
   ['undefined in an array', [1, undefined], ['events', 0, 'data', 1]],
   ['a hole in an array', sparse, ['events', 0, 'data', 1]],
   ['a nested function', { a: { b: [{ c: () => 1 }] } }, ['events', 0, 'data', 'a', 'b', 0, 'c']],
+  ['an array with a toJSON method', Object.assign([1, 2], { toJSON: () => 'replaced' }), ['events', 0, 'data']],
+  ['an object with a hidden toJSON method', Object.defineProperty({ x: 1 }, 'toJSON', { value: () => ({}), enumerable: false }), ['events', 0, 'data']],
   ['nesting past 256 levels', deep(300), ['events', 0, 'data', ...Array<string>(256).fill('v')]],
 ];
 
@@ -172,6 +174,7 @@ conformance('bad input is refused before anything is written', ({ open, test }) 
   test('bad store options are a ConfigurationError', async () => {
     await expect(open({ maxEventSize: 0 })).rejects.toMatchObject({ code: 'CONFIGURATION' });
     await expect(open({ pageSize: 1.5 })).rejects.toMatchObject({ code: 'CONFIGURATION' });
+    await expect(open({ pollInterval: 2 ** 31 })).rejects.toMatchObject({ code: 'CONFIGURATION' });
   });
 });
 

@@ -1,9 +1,9 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigurationError, StoreUnavailableError, openStore } from '../../src/index.js';
+import { ConfigurationError, StoreUnavailableError, memoryStore, openStore } from '../../src/index.js';
 import { sqliteStore } from '../../src/sqlite/index.js';
 import { SCHEMA_VERSION } from '../../src/sqlite/migrations.js';
 
@@ -73,6 +73,11 @@ describe('sqliteStore', () => {
     const error = await store.append('s', [{ type: 'T', data: 2 }]).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StoreUnavailableError);
     expect(error).toMatchObject({ code: 'STORE_UNAVAILABLE', retryable: true, outcome: 'not_written' });
+    // Appends that share a batch share one wait and one error: none is tried again on its own.
+    const together = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => store.append(`t-${i}`, [{ type: 'T', data: i }])));
+    const reasons = together.map((r) => (r as PromiseRejectedResult).reason as unknown);
+    expect(reasons[0]).toBeInstanceOf(StoreUnavailableError);
+    expect(new Set(reasons).size).toBe(1);
     other.exec('ROLLBACK');
     other.close();
     expect(await store.append('s', [{ type: 'T', data: 2 }])).toMatchObject({ version: 2 });
@@ -91,7 +96,16 @@ describe('sqliteStore', () => {
     await store.close();
   });
 
+  it('a file that is not a SQLite database is a ConfigurationError', () => {
+    const path = fresh();
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, 'this is not a database, just text that is long enough to have a header. '.repeat(20));
+    expect(() => sqliteStore({ path })).toThrow(ConfigurationError);
+  });
+
   it('bad options are a ConfigurationError', () => {
+    expect(() => sqliteStore(undefined as never)).toThrow(ConfigurationError);
+    expect(() => sqliteStore(null as never)).toThrow(ConfigurationError);
     expect(() => sqliteStore({ path: '' })).toThrow(ConfigurationError);
     expect(() => sqliteStore({ path: fresh(), busyTimeout: -1 })).toThrow(ConfigurationError);
     expect(() => sqliteStore({ path: fresh(), maxEventSize: -5 })).toThrow(ConfigurationError);
@@ -99,6 +113,11 @@ describe('sqliteStore', () => {
 });
 
 describe('openStore', () => {
+  it('refuses options that are not an object', async () => {
+    expect(() => memoryStore(null as never)).toThrow(ConfigurationError);
+    await expect(openStore('memory:', null as never)).rejects.toBeInstanceOf(ConfigurationError);
+  });
+
   it('opens memory: and sqlite: URLs', async () => {
     const memory = await openStore('memory:');
     await memory.append('s', [{ type: 'T', data: 1 }]);
@@ -122,7 +141,7 @@ describe('openStore', () => {
     }
   });
 
-  it.each(['postgress://x', 'sqlite:', 'sqlite:/tmp/x.db?synchronous=off', 'sqlite:/tmp/x.db?mode=ro', 'memory', ''])(
+  it.each(['postgress://x', 'sqlite:', 'sqlite:/tmp/x.db?synchronous=off', 'sqlite:/tmp/x.db?mode=ro', 'sqlite:/tmp/x.db?synchronous=normal?x', 'memory', ''])(
     'refuses %j with a ConfigurationError',
     async (url) => {
       await expect(openStore(url)).rejects.toBeInstanceOf(ConfigurationError);

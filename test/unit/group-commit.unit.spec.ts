@@ -62,18 +62,34 @@ describe('GroupCommitter', () => {
 
   it('when a transaction fails whole, retries its writes one by one so that only the bad one fails', async () => {
     const calls: string[][] = [];
+    const poison = new Error('a bug in one write');
     const committer = new GroupCommitter(
       (requests) => {
         calls.push(requests.map((r) => r.stream));
-        if (requests.some((r) => r.stream === 'poison')) return Promise.reject(new StoreUnavailableError('disk', 'unknown'));
+        if (requests.some((r) => r.stream === 'poison')) return Promise.reject(poison);
         return Promise.resolve(requests.map(() => ok(1)));
       },
       { maxRequests: 100, maxEvents: 1000 },
     );
     const results = await Promise.allSettled(['a', 'poison', 'b'].map((s) => committer.submit(append(s))));
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
-    expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(StoreUnavailableError);
+    expect((results[1] as PromiseRejectedResult).reason).toBe(poison);
     expect(calls).toEqual([['a', 'poison', 'b'], ['a'], ['poison'], ['b']]);
+  });
+
+  it('when the database is unavailable, fails the whole batch at once: no second wait, no second write', async () => {
+    let calls = 0;
+    const down = new StoreUnavailableError('disk full', 'unknown');
+    const committer = new GroupCommitter(
+      () => {
+        calls++;
+        return Promise.reject(down);
+      },
+      { maxRequests: 100, maxEvents: 1000 },
+    );
+    const results = await Promise.allSettled(['a', 'b', 'c'].map((s) => committer.submit(append(s))));
+    expect(results.map((r) => (r as PromiseRejectedResult).reason as unknown)).toEqual([down, down, down]);
+    expect(calls).toBe(1);
   });
 
   it('sends deferred writes to the next transaction, ahead of newer ones', async () => {
