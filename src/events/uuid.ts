@@ -34,26 +34,30 @@ export function uuidv7(): string {
     }
   }
   const r = randomBytes(8);
-  const b = [
-    (ms / 2 ** 40) & 0xff,
-    (ms / 2 ** 32) & 0xff,
-    (ms >>> 24) & 0xff,
-    (ms >>> 16) & 0xff,
-    (ms >>> 8) & 0xff,
-    ms & 0xff,
-    0x70 | (counter >>> 8),
-    counter & 0xff,
-    0x80 | (pool[r]! & 0x3f),
-    pool[r + 1]!,
-    pool[r + 2]!,
-    pool[r + 3]!,
-    pool[r + 4]!,
-    pool[r + 5]!,
-    pool[r + 6]!,
-    pool[r + 7]!,
-  ];
-  const h = b.map((x) => HEX[x]!);
-  return `${h[0]}${h[1]}${h[2]}${h[3]}-${h[4]}${h[5]}-${h[6]}${h[7]}-${h[8]}${h[9]}-${h[10]}${h[11]}${h[12]}${h[13]}${h[14]}${h[15]}`;
+  const hi = Math.floor(ms / 2 ** 16); // top 32 bits of the 48-bit time
+  return (
+    hex8(hi) +
+    '-' +
+    HEX[(ms >>> 8) & 0xff]! +
+    HEX[ms & 0xff]! +
+    '-' +
+    HEX[0x70 | (counter >>> 8)]! +
+    HEX[counter & 0xff]! +
+    '-' +
+    HEX[0x80 | (pool[r]! & 0x3f)]! +
+    HEX[pool[r + 1]!]! +
+    '-' +
+    HEX[pool[r + 2]!]! +
+    HEX[pool[r + 3]!]! +
+    HEX[pool[r + 4]!]! +
+    HEX[pool[r + 5]!]! +
+    HEX[pool[r + 6]!]! +
+    HEX[pool[r + 7]!]!
+  );
+}
+
+function hex8(n: number): string {
+  return HEX[(n >>> 24) & 0xff]! + HEX[(n >>> 16) & 0xff]! + HEX[(n >>> 8) & 0xff]! + HEX[n & 0xff]!;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
