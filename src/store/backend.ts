@@ -26,6 +26,14 @@ export interface StoreBackend {
   headPosition(): Promise<bigint>;
   /** True when other processes can write to the same data, so subscriptions must poll for them. */
   readonly shared: boolean;
+  /** How often to poll when nothing else is said; a backend that can `watch` polls only as a fallback. */
+  readonly pollInterval?: number;
+  /**
+   * Optional push of other processes' commits (PostgreSQL's LISTEN): calls `onCommit` with a
+   * committed position. May miss some (while reconnecting, say): polling covers the gaps.
+   * Returns a function that stops watching.
+   */
+  watch?(onCommit: (position: bigint) => void): () => Promise<void>;
   close(): Promise<void>;
 }
 

@@ -1,7 +1,7 @@
-import { ConfigurationError, StoreClosedError, StreamDeletedError } from '../events/errors.js';
+import { ConfigurationError, StoreClosedError, StreamDeletedError, isStoreUnavailableError } from '../events/errors.js';
 import type { NewEvent, RecordedEvent } from '../events/types.js';
 import { checkExpectedVersion, checkOptions, checkStreamName, prepareEvents } from '../events/validate.js';
-import type { StoreBackend } from './backend.js';
+import { MAX_POSITION, type StoreBackend } from './backend.js';
 import { ChangeFeed } from './change-feed.js';
 import { decodeEvent } from './decode.js';
 import type {
@@ -23,7 +23,10 @@ export interface StoreOptions {
   readonly maxEventSize?: number;
   /** Events held in memory per page while reading. Default 500. */
   readonly pageSize?: number;
-  /** How often a live subscription looks for events written by other processes, in ms. Default 50. */
+  /**
+   * How often a live subscription looks for events written by other processes, in ms. Default 50
+   * on SQLite; 500 on PostgreSQL, where LISTEN/NOTIFY wakes subscriptions and polling is a fallback.
+   */
   readonly pollInterval?: number;
   /** Group commit: most appends in one transaction. Default 1,000. */
   readonly maxBatchAppends?: number;
@@ -31,10 +34,13 @@ export interface StoreOptions {
   readonly maxBatchEvents?: number;
 }
 
+const DEFAULT_POLL_INTERVAL = 50;
+/** A subscription whose database is unavailable tries again after 100 ms, doubling up to this. */
+const MAX_RETRY_WAIT = 5000;
+
 const DEFAULTS = {
   maxEventSize: 1024 * 1024,
   pageSize: 500,
-  pollInterval: 50,
   maxBatchAppends: 1000,
   maxBatchEvents: 10_000,
 } as const;
@@ -42,19 +48,21 @@ const DEFAULTS = {
 // Timers take at most 2^31 - 1 ms; no option has a use beyond that.
 const MAX_SETTING = 2 ** 31 - 1;
 
-function settings(options: StoreOptions): Required<StoreOptions> {
+type Settings = Required<Omit<StoreOptions, 'pollInterval'>> & Pick<StoreOptions, 'pollInterval'>;
+const SETTING_KEYS = ['maxEventSize', 'pageSize', 'pollInterval', 'maxBatchAppends', 'maxBatchEvents'] as const;
+
+function settings(options: StoreOptions): Settings {
   if (typeof options !== 'object' || options === null) throw new ConfigurationError('store options must be an object');
-  const merged = { ...DEFAULTS, ...stripUndefined(options) };
-  for (const [key, value] of Object.entries(merged)) {
+  const given: Partial<Record<(typeof SETTING_KEYS)[number], number>> = {};
+  for (const key of SETTING_KEYS) {
+    const value = options[key];
+    if (value === undefined) continue;
     if (!Number.isSafeInteger(value) || value < 1 || value > MAX_SETTING) {
       throw new ConfigurationError(`option ${key} must be an integer from 1 to ${MAX_SETTING}, got ${String(value)}`);
     }
+    given[key] = value;
   }
-  return merged;
-}
-
-function stripUndefined(options: StoreOptions): Partial<StoreOptions> {
-  return Object.fromEntries(Object.entries(options).filter(([key, v]) => v !== undefined && key in DEFAULTS));
+  return { ...DEFAULTS, ...given };
 }
 
 /** Builds the public store on an adapter's backend: every rule of the contract lives here, once. */
@@ -69,13 +77,17 @@ class CoreStore implements EventStore {
 
   constructor(
     private readonly backend: StoreBackend,
-    private readonly settings: Required<StoreOptions>,
+    private readonly settings: Settings,
   ) {
     this.committer = new GroupCommitter((requests) => this.commit(requests), {
       maxRequests: settings.maxBatchAppends,
       maxEvents: settings.maxBatchEvents,
     });
-    this.feed = new ChangeFeed(backend.shared ? () => backend.headPosition() : undefined, settings.pollInterval);
+    this.feed = new ChangeFeed({
+      pollInterval: settings.pollInterval ?? backend.pollInterval ?? DEFAULT_POLL_INTERVAL,
+      ...(backend.shared ? { poll: () => backend.headPosition() } : {}),
+      ...(backend.watch ? { watch: (onCommit) => backend.watch!(onCommit) } : {}),
+    });
   }
 
   private async commit(requests: Parameters<StoreBackend['commit']>[0]) {
@@ -166,20 +178,34 @@ class CoreStore implements EventStore {
     return this.live(read, options?.signal);
   }
 
+  /**
+   * A subscription: reads the committed log up to its head, again and again, sleeping in between
+   * until the head moves. When the database is unavailable (a dropped connection, say) it waits
+   * and reads again from the last position it delivered: nothing is lost and nothing repeated.
+   */
   private async *live(read: ReturnType<typeof allReadOptions>, signal: AbortSignal | undefined): AsyncGenerator<RecordedEvent> {
     const stopped = () => this.closing !== undefined || signal?.aborted === true;
     let after = read.after;
+    let failures = 0;
     while (!stopped()) {
-      // Everything at or below the head is committed, so reading up to it skips nothing.
-      const head = await this.backend.headPosition();
-      while (after < head && !stopped()) {
-        const page = await this.backend.readAll({ ...read, after, upTo: head, limit: this.settings.pageSize });
-        for (const row of page) {
-          if (stopped()) return;
-          yield decodeEvent(row);
-          after = row.position;
+      try {
+        // Everything at or below the head is committed, so reading up to it skips nothing.
+        const head = await this.backend.headPosition();
+        while (after < head && !stopped()) {
+          const page = await this.backend.readAll({ ...read, after, upTo: head, limit: this.settings.pageSize });
+          for (const row of page) {
+            if (stopped()) return;
+            yield decodeEvent(row);
+            after = row.position;
+          }
+          if (page.length < this.settings.pageSize) after = head;
         }
-        if (page.length < this.settings.pageSize) after = head;
+        failures = 0;
+      } catch (error) {
+        if (!isStoreUnavailableError(error)) throw error;
+        failures++;
+        await this.feed.wait(MAX_POSITION, signal, Math.min(MAX_RETRY_WAIT, 50 * 2 ** failures));
+        continue;
       }
       await this.feed.wait(after, signal);
     }
@@ -187,7 +213,7 @@ class CoreStore implements EventStore {
 
   close(): Promise<void> {
     this.closing ??= (async () => {
-      this.feed.close();
+      await this.feed.close();
       await this.committer.flushed();
       await this.backend.close();
     })();

@@ -7,7 +7,8 @@ import { memoryStore } from './memory-store.js';
  * Opens a store from a URL, so that moving between stores is a configuration change:
  * - `memory:`: in this process only;
  * - `sqlite:PATH` (`sqlite:./data/app.db`, `sqlite:/abs/app.db`, `sqlite::memory:`), with an
- *   optional `?synchronous=normal`.
+ *   optional `?synchronous=normal`;
+ * - `postgres://user@host:5432/db` (or `postgresql://`), with an optional `?schema=name`.
  * The adapter's driver is loaded only when its URL is used.
  */
 export async function openStore(url: string, options: StoreOptions = {}): Promise<EventStore> {
@@ -18,7 +19,37 @@ export async function openStore(url: string, options: StoreOptions = {}): Promis
     const { sqliteStore } = await import('../sqlite/index.js');
     return sqliteStore({ ...options, path, ...(synchronous ? { synchronous } : {}) });
   }
-  throw new ConfigurationError(`unsupported store URL "${url}": use "memory:" or "sqlite:PATH"`);
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    const { connectionString, schema } = parsePostgresUrl(url);
+    const { postgresStore } = await importAdapter(() => import('../postgres/index.js'), 'pg');
+    return postgresStore({ ...options, connectionString, ...(schema ? { schema } : {}) });
+  }
+  throw new ConfigurationError(`unsupported store URL "${url}": use "memory:", "sqlite:PATH" or "postgres://…"`);
+}
+
+/** The schema goes to the store, the rest of the URL to the driver. */
+function parsePostgresUrl(url: string): { connectionString: string; schema?: string } {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ConfigurationError(`store URL "${url}" is not a valid URL`);
+  }
+  const schema = parsed.searchParams.get('schema') ?? undefined;
+  parsed.searchParams.delete('schema');
+  return { connectionString: parsed.toString(), ...(schema === undefined ? {} : { schema }) };
+}
+
+/** Loads an adapter, turning a missing optional driver into advice. */
+async function importAdapter<T>(load: () => Promise<T>, driver: string): Promise<T> {
+  try {
+    return await load();
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'ERR_MODULE_NOT_FOUND' && String(error).includes(`'${driver}'`)) {
+      throw new ConfigurationError(`this store needs the "${driver}" package: npm install ${driver}`);
+    }
+    throw error;
+  }
 }
 
 function parseSqliteUrl(url: string): { path: string; synchronous?: 'full' | 'normal' } {

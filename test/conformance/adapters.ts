@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EventStore, StoreOptions } from '../../src/index.js';
 import { memoryStore } from '../../src/index.js';
+import { postgresStore } from '../../src/postgres/index.js';
 import { sqliteStore } from '../../src/sqlite/index.js';
+import { dropSchema, freshSchema, postgres } from '../support/postgres.js';
 
 /**
  * Every adapter the conformance suite runs against. A case an adapter cannot pass is listed in
@@ -14,6 +16,8 @@ export interface Adapter {
   /** A fresh, empty store; `cleanup` is registered by the suite. */
   open(options?: StoreOptions): Promise<OpenedStore>;
   readonly skips: Readonly<Record<string, string>>;
+  /** Why the adapter cannot run here at all (its server is unreachable), if so. */
+  readonly unavailable?: string;
 }
 
 export interface OpenedStore {
@@ -43,6 +47,22 @@ export const adapters: readonly Adapter[] = [
           rmSync(dir, { recursive: true, force: true });
         },
       });
+    },
+  },
+  {
+    name: 'postgres',
+    skips: {},
+    ...(postgres.reason === undefined ? {} : { unavailable: postgres.reason }),
+    async open(options) {
+      const schema = freshSchema();
+      const store = await postgresStore({ ...options, connectionString: postgres.url!, schema, poolSize: 4 });
+      return {
+        store,
+        async cleanup() {
+          await store.close();
+          await dropSchema(schema);
+        },
+      };
     },
   },
 ];

@@ -1,6 +1,9 @@
-import { afterEach, describe, it } from 'vitest';
+import { afterAll, afterEach, describe, it } from 'vitest';
 import type { EventStore, RecordedEvent, StoreOptions } from '../../src/index.js';
+import { closeAdmin } from '../support/postgres.js';
 import { adapters, type Adapter } from './adapters.js';
+
+afterAll(closeAdmin);
 
 export interface Context {
   readonly adapter: Adapter;
@@ -13,7 +16,8 @@ export interface Context {
 /** Declares a block of conformance tests once per registered adapter. */
 export function conformance(title: string, body: (ctx: Context) => void): void {
   for (const adapter of adapters) {
-    describe(`${title} [${adapter.name}]`, () => {
+    const skipped = adapter.unavailable !== undefined;
+    describe.skipIf(skipped)(`${title} [${adapter.name}]${skipped ? ` (skipped: ${adapter.unavailable})` : ''}`, () => {
       const opened: (() => Promise<void>)[] = [];
       afterEach(async () => {
         for (const cleanup of opened.splice(0)) await cleanup();

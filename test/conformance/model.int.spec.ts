@@ -145,6 +145,7 @@ conformance('random operations agree with a model of the contract', ({ open, tes
       fc.asyncProperty(fc.array(op, { maxLength: 40 }), fc.integer({ min: 2, max: 6 }), async (ops, pageSize) => {
         const store = await open({ pageSize });
         await run(store, ops);
+        await store.close(); // release its connections now: a property runs many times
       }),
       { numRuns: 60 },
     );

@@ -1,0 +1,2 @@
+export { migrate, postgresStore, type PostgresConnection, type PostgresStoreOptions } from './store.js';
+export type { PostgresTestHooks } from './backend.js';

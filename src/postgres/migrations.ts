@@ -1,0 +1,62 @@
+import type pg from 'pg';
+import { ConfigurationError } from '../events/errors.js';
+import type { Names } from './names.js';
+
+/**
+ * The schema, one entry per version, in the store's own PostgreSQL schema. A migration is never
+ * edited once released: a change is a new entry. Data and metadata are `text`, not `jsonb`: jsonb
+ * reorders keys and refuses `\u0000`, and `json` fails on lone surrogates the moment an operator
+ * reads it; text keeps exactly what was appended.
+ */
+const MIGRATIONS: readonly ((n: Names) => string)[] = [
+  (n) => `
+    CREATE TABLE ${n.events} (
+      position       bigint      PRIMARY KEY,
+      id             uuid        NOT NULL UNIQUE,
+      stream         text        NOT NULL,
+      version        integer     NOT NULL,
+      type           text        NOT NULL,
+      data           text        NOT NULL,
+      metadata       text,
+      schema_version integer     NOT NULL,
+      recorded_at    timestamptz NOT NULL,
+      UNIQUE (stream, version)
+    );
+    -- Only deleted streams have a row: a live stream's head is its last event.
+    CREATE TABLE ${n.tombstones} (
+      stream     text        PRIMARY KEY,
+      version    integer     NOT NULL,
+      position   bigint      NOT NULL,
+      deleted_at timestamptz NOT NULL
+    );`,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/**
+ * Brings the schema to the newest version. Several processes may start at once: the first takes
+ * a transaction-scoped advisory lock (safe behind connection poolers) and migrates, the others
+ * wait for it and then find nothing to do. Returns the version it found.
+ */
+export async function migrate(client: pg.ClientBase, n: Names): Promise<number> {
+  await client.query('BEGIN');
+  try {
+    await client.query('SELECT pg_advisory_xact_lock($1, $2)', [n.lockSpace + 1, n.lockKey]);
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${n.schema}`);
+    await client.query(`CREATE TABLE IF NOT EXISTS ${n.versions} (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
+    const { rows } = await client.query<{ found: number }>(`SELECT coalesce(max(version), 0)::int AS found FROM ${n.versions}`);
+    const found = rows[0]!.found;
+    if (found > SCHEMA_VERSION) {
+      throw new ConfigurationError(`the database has schema version ${found}, newer than this Factline's ${SCHEMA_VERSION}: upgrade Factline`);
+    }
+    for (let version = found + 1; version <= SCHEMA_VERSION; version++) {
+      await client.query(MIGRATIONS[version - 1]!(n));
+      await client.query(`INSERT INTO ${n.versions} (version) VALUES ($1)`, [version]);
+    }
+    await client.query('COMMIT');
+    return found;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  }
+}
