@@ -88,6 +88,13 @@ export class PostgresBackend implements StoreBackend {
     const client = await this.pool.connect().catch((error: unknown) => {
       throw toFactlineError(error);
     });
+    // A connection dropped while checked out emits 'error' besides failing the query in flight.
+    const onError = () => {};
+    client.on('error', onError);
+    const release = (error?: Error) => {
+      client.off('error', onError);
+      client.release(error);
+    };
     let committing = false;
     try {
       const plan = await this.plan(client, requests);
@@ -95,16 +102,16 @@ export class PostgresBackend implements StoreBackend {
       if (plan.rows.length > 0 || plan.heads.some((h) => h.deleted)) await client.query(this.writeQuery(plan));
       committing = true;
       await client.query('COMMIT');
-      client.release();
+      release();
       return plan.outcomes;
     } catch (error) {
       const mapped = toFactlineError(error, committing ? 'unknown' : 'not_written');
       if (isStoreUnavailableError(mapped)) {
-        client.release(mapped); // the connection is broken: the pool drops it
+        release(mapped); // the connection is broken: the pool drops it
       } else {
         await client.query('ROLLBACK').then(
-          () => client.release(),
-          (rollbackError: Error) => client.release(rollbackError),
+          () => release(),
+          (rollbackError: Error) => release(rollbackError),
         );
       }
       throw mapped;
