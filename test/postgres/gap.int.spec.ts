@@ -45,17 +45,17 @@ async function subscriber(name: string, until: () => bigint | undefined): Promis
 describe.skipIf(postgres.reason !== undefined)(`gap test${postgres.reason ? ` (skipped: ${postgres.reason})` : ''}`, () => {
   it(`${WRITERS} writer processes × ${APPENDERS} appenders with sleeps and rollbacks inside the lock: nothing lost, repeated or reordered`, { timeout: 180_000 }, async () => {
     const setupStore = await postgresStore({ connectionString: postgres.url!, schema });
-    let head: bigint | undefined;
-    const subscribers = [await subscriber('before', () => head)];
+    const load: { head?: bigint } = {}; // the head is known once the writers are done
+    const subscribers = [await subscriber('before', () => load.head)];
 
     const url = `${postgres.url}?schema=${schema}`;
     const env = { FACTLINE_TEST_SLEEP_MAX: '3', FACTLINE_TEST_ROLLBACKS: '0.05' };
     const writers = Array.from({ length: WRITERS }, (_, n) => runTs('test/support/writer.ts', [url, String(1000 + n), `w${n}`, String(BATCHES), String(APPENDERS)], env));
     await writers[0]!.waitForLine((l) => l.startsWith('ack'));
-    subscribers.push(await subscriber('during', () => head));
+    subscribers.push(await subscriber('during', () => load.head));
     expect(await Promise.all(writers.map((w) => w.exited))).toEqual(writers.map(() => 0));
-    head = await headOf(setupStore);
-    subscribers.push(await subscriber('after', () => head));
+    load.head = await headOf(setupStore);
+    subscribers.push(await subscriber('after', () => load.head));
     await Promise.all(subscribers.map((s) => s.done));
 
     const lines = writers.flatMap((w) => w.lines);
