@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import type { RawReference } from './raw.js';
 import { timed, timedOps, type Measured } from './stats.js';
 
 /**
@@ -6,13 +7,19 @@ import { timed, timedOps, type Measured } from './stats.js';
  * table of the same shape, with the same pragmas, and nothing else: no validation, no checks, no
  * stream heads, no batching. Ids are time-ordered like UUIDv7, so index inserts cost the same.
  */
-export class RawSqlite {
+export class RawSqlite implements RawReference {
   private readonly db: Database.Database;
   private readonly insert: Database.Statement;
   private readonly versions = new Map<string, number>();
   private seq = 0;
+  readonly readAllArgs: readonly [string, string];
+
+  get rows(): number {
+    return this.seq;
+  }
 
   constructor(path: string) {
+    this.readAllArgs = ['raw-sqlite', path];
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
@@ -37,6 +44,11 @@ export class RawSqlite {
     return timedOps(count, 1, (i) => tx.immediate(i));
   }
 
+  /** better-sqlite3 is synchronous: concurrent writers can do no better than one after another. */
+  concurrent(writers: number, perWriter: number, data: unknown, prefix: string): Promise<Measured> {
+    return this.singles(Math.min(writers * perWriter, 3000), data, prefix);
+  }
+
   /** `size` INSERTs in one transaction, `times` times. */
   batches(times: number, size: number, data: unknown, stream: string): Promise<Measured> {
     const tx = this.db.transaction(() => {
@@ -57,7 +69,8 @@ export class RawSqlite {
     });
   }
 
-  close(): void {
+  close(): Promise<void> {
     this.db.close();
+    return Promise.resolve();
   }
 }

@@ -1,139 +1,89 @@
-// npm run bench: throughput, latency and memory of the event store, beside the same work done
-// with raw better-sqlite3 (the physical limit on this machine), as ratios.
-import { execFileSync } from 'node:child_process';
+// npm run bench: throughput, latency and memory of each store, beside the same work done with the
+// raw driver (the physical limit on this machine), as ratios. `--quick` for a short run.
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { memoryStore, type EventStore } from 'factline';
+import { promisify } from 'node:util';
+import { memoryStore } from 'factline';
+import { postgresStore } from 'factline/postgres';
 import { sqliteStore } from 'factline/sqlite';
+import pg from 'pg';
+import { RawPostgres } from './raw-postgres.js';
 import { RawSqlite } from './raw-sqlite.js';
-import { percentile, rate, timed, timedOps, type Measured } from './stats.js';
+import { N, printRow, scenarios } from './scenarios.js';
 
-const quick = process.argv.includes('--quick');
-const N = {
-  singles: quick ? 300 : 3000,
-  writers: 16,
-  perWriter: quick ? 100 : 1000,
-  batchTimes: quick ? 10 : 50,
-  bigStream: 10_000,
-  all: quick ? 20_000 : 100_000,
-};
-const data = { orderId: 'order-000123', customer: 'customer-42', lines: [{ sku: 'sku-1', qty: 2, price: 1999 }, { sku: 'sku-2', qty: 1, price: 4999 }], note: 'leave at the door' };
-const ev = () => ({ type: 'Bench', data });
-
-interface Row {
-  scenario: string;
-  adapter: string;
-  result: Measured;
-  raw?: Measured;
-  target?: string;
-}
-const rows: Row[] = [];
-
-async function scenarios(adapter: string, store: EventStore, raw: RawSqlite | undefined): Promise<void> {
-  const add = (scenario: string, result: Measured, rawResult?: Measured, target?: string) => {
-    rows.push({ scenario, adapter, result, ...(rawResult ? { raw: rawResult } : {}), ...(target ? { target } : {}) });
-    print(rows.at(-1)!);
-  };
-
-  // Ours and raw take turns in rounds, so that drift in the disk's speed falls on both alike.
-  const rounds = 10;
-  const a: Measured[] = [];
-  const rawA: Measured[] = [];
-  for (let r = 0; r < rounds; r++) {
-    a.push(await timedOps(N.singles / rounds, 1, (i) => store.append(`single-${r}-${i}`, [ev()])));
-    if (raw) rawA.push(await raw.singles(N.singles / rounds, data, `single-${r}`));
-  }
-  add('(a) sequential 1-event appends, new streams', merge(a), raw ? merge(rawA) : undefined, '≥ 0.8× raw');
-
-  const b = await timed(N.writers * N.perWriter, () =>
-    Promise.all(
-      Array.from({ length: N.writers }, async (_, w) => {
-        for (let i = 0; i < N.perWriter; i++) await store.append(`writer-${w}-${i % 50}`, [ev()]);
-      }),
-    ).then(() => undefined),
-  );
-  add(`(b) ${N.writers} concurrent writers, 1-event appends`, b, await raw?.singles(N.singles, data, 'concurrent'), '≥ 25,000 ev/s');
-
-  const big = Array.from({ length: 1000 }, ev);
-  const c = await timedOps(N.batchTimes, 1000, () => store.append('batches', big));
-  add('(c) one append of 1,000 events, repeated', c, await raw?.batches(N.batchTimes, 1000, data, 'batches'), '≥ 150,000 ev/s');
-
-  for (let i = 0; i < N.bigStream / 1000; i++) await store.append('big-stream', big);
-  const d = await timed(N.bigStream, async () => {
-    let n = 0;
-    for await (const _event of store.readStream('big-stream')) n++;
-    if (n !== N.bigStream) throw new Error(`read ${n}`);
-  });
-  let rawD: Measured | undefined;
-  if (raw) {
-    await raw.batches(N.bigStream / 1000, 1000, data, 'big-stream');
-    rawD = await raw.readStream('big-stream', N.bigStream);
-  }
-  add('(d) read a 10,000-event stream', d, rawD);
-
-  // Fill the log up to N.all events, then read it all in a fresh process.
-  let total = 0;
-  for await (const _event of store.readAll()) total++;
-  for (; total < N.all; total += 1000) await store.append(`fill-${total % 97}`, big);
-  const e = readAllInChild(adapter, adapter === 'sqlite' ? paths.sqlite : String(N.all));
-  let rawE: Measured | undefined;
-  if (raw) {
-    let rawTotal = N.singles * 2 + N.batchTimes * 1000 + N.bigStream;
-    for (; rawTotal < N.all; rawTotal += 1000) await raw.batches(1, 1000, data, `fill-${rawTotal % 97}`);
-    rawE = readAllInChild('raw', paths.raw);
-  }
-  add(`(e) readAll over ${N.all.toLocaleString('en')} events`, e, rawE, '≥ 200,000 ev/s, RSS growth < 50 MB');
-}
-
-function merge(parts: readonly Measured[]): Measured {
-  return {
-    events: parts.reduce((n, p) => n + p.events, 0),
-    seconds: parts.reduce((n, p) => n + p.seconds, 0),
-    latencies: parts.flatMap((p) => p.latencies ?? []).sort((x, y) => x - y),
-  };
-}
-
-function readAllInChild(kind: string, arg: string): Measured {
-  const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', 'bench/read-all.ts', kind, arg], { encoding: 'utf8' });
-  const result = JSON.parse(out.trim().split('\n').at(-1)!) as Measured;
-  if (result.events !== N.all) throw new Error(`${kind} read ${result.events} events, expected ${N.all}`);
-  return result;
-}
-
-const fmt = (n: number) => Math.round(n).toLocaleString('en');
-const ms = (n: number) => `${n.toFixed(3)} ms`;
-const mb = (bytes: number | undefined) => (bytes === undefined ? '' : `${(bytes / 1024 / 1024).toFixed(1)} MB`);
-
-function print(row: Row): void {
-  const r = row.result;
-  const cells = [
-    row.scenario.padEnd(46),
-    row.adapter.padEnd(7),
-    `${fmt(rate(r))} ev/s`.padStart(16),
-    (r.latencies ? `p50 ${ms(percentile(r.latencies, 50))} p99 ${ms(percentile(r.latencies, 99))}` : '').padEnd(30),
-    (r.rssGrowth !== undefined ? `RSS +${mb(r.rssGrowth)}` : '').padEnd(14),
-    (row.raw ? `raw ${fmt(rate(row.raw))} ev/s` : '').padEnd(22),
-    (row.raw?.latencies ? `raw p50 ${ms(percentile(row.raw.latencies, 50))} p99 ${ms(percentile(row.raw.latencies, 99))}` : '').padEnd(34),
-    row.raw ? `${(rate(r) / rate(row.raw)).toFixed(2)}× raw` : '',
-    row.raw?.rssGrowth !== undefined ? `(raw RSS +${mb(row.raw.rssGrowth)})` : '',
-    row.target ? `target ${row.target}` : '',
-  ];
-  console.log(cells.join('  ').trimEnd());
-}
-
-console.log(`Factline bench on Node ${process.version}${quick ? ' (quick)' : ''}; SQLite: WAL, synchronous=FULL, on ${tmpdir()}`);
+const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'factline-bench-'));
-const paths = { sqlite: join(dir, 'factline.db'), raw: join(dir, 'raw.db') };
+console.log(`Factline bench on Node ${process.version}; SQLite: WAL, synchronous=FULL, on ${tmpdir()}`);
+
 try {
   const memory = memoryStore();
-  await scenarios('memory', memory, undefined);
+  await scenarios('memory', memory, undefined, ['memory', String(N.all)], {});
   await memory.close();
-  const sqlite = sqliteStore({ path: paths.sqlite });
-  const raw = new RawSqlite(paths.raw);
-  await scenarios('sqlite', sqlite, raw);
+
+  const path = join(dir, 'factline.db');
+  const sqlite = sqliteStore({ path });
+  const rawSqlite = new RawSqlite(join(dir, 'raw.db'));
+  await scenarios('sqlite', sqlite, rawSqlite, ['sqlite', path], {
+    a: '≥ 0.8× raw',
+    b: '≥ 25,000 ev/s',
+    c: '≥ 150,000 ev/s',
+    e: '≥ 200,000 ev/s, RSS growth < 50 MB',
+  });
   await sqlite.close();
-  raw.close();
+  await rawSqlite.close();
+
+  await postgresBench();
 } finally {
   rmSync(dir, { recursive: true, force: true });
+}
+
+async function postgresBench(): Promise<void> {
+  const base = process.env.FACTLINE_BENCH_PG ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  const admin = new pg.Client({ connectionString: base, connectionTimeoutMillis: 3000 });
+  try {
+    await admin.connect();
+  } catch (error) {
+    console.log(`PostgreSQL skipped: not reachable at ${base} (${(error as Error).message}); set FACTLINE_BENCH_PG`);
+    return;
+  }
+  const database = `factline_bench_${process.pid}`;
+  await admin.query(`CREATE DATABASE ${database}`);
+  const url = new URL(base);
+  url.pathname = `/${database}`;
+  try {
+    const store = await postgresStore({ connectionString: url.toString(), schema: 'bench' });
+    const raw = await RawPostgres.open(url.toString());
+    await scenarios('postgres', store, raw, ['postgres', `${url.toString()}?schema=bench`], {
+      a: '≥ 0.9× raw',
+      b: '≥ 10,000 ev/s',
+      c: '≥ 60,000 ev/s',
+      e: '≥ 80,000 ev/s',
+    });
+    await store.close();
+    await raw.close();
+    await multiProcess(`${url.toString()}?schema=multi`);
+  } finally {
+    await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await admin.end();
+  }
+}
+
+/** 4 processes × 16 writers appending to one PostgreSQL schema: the throughput of the whole. */
+async function multiProcess(url: string): Promise<void> {
+  const store = await postgresStore({ connectionString: url.replace(/\?schema=multi$/, ''), schema: 'multi' }); // migrate once
+  await store.close();
+  const processes = 4;
+  const perWriter = Math.round(N.perWriter / 2);
+  const startAt = Date.now() + 2000;
+  const results = await Promise.all(
+    Array.from({ length: processes }, (_, p) =>
+      run(process.execPath, ['--import', 'tsx', 'bench/multi-writer.ts', url, String(N.writers), String(perWriter), String(startAt), `p${p}`]),
+    ),
+  );
+  const parsed = results.map((r) => JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { events: number; end: number });
+  const events = parsed.reduce((n, p) => n + p.events, 0);
+  const seconds = (Math.max(...parsed.map((p) => p.end)) - startAt) / 1000;
+  printRow({ scenario: `(f) ${processes} processes × ${N.writers} writers, 1-event appends`, adapter: 'postgres', result: { events, seconds } });
 }

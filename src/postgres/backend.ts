@@ -10,24 +10,26 @@ import type {
   StreamPage,
   WriteRequest,
 } from '../store/backend.js';
-import { batchKeys, planBatch, type BatchPlan } from '../store/plan.js';
+import { batchKeys, planBatch, shiftPositions, type BatchPlan } from '../store/plan.js';
 import { toFactlineError } from './errors.js';
 import { listen } from './listener.js';
+import { STALE } from './migrations.js';
 import type { Names } from './names.js';
+import { statements, type Statements } from './statements.js';
 
-/** Hooks for tests that need to disturb an append from inside its transaction. */
+/** For tests that disturb appends from inside their transaction, holding the append lock. */
 export interface PostgresTestHooks {
-  /** Runs inside the append transaction, holding the append lock, before anything is written. Throw to roll back. */
-  readonly insideAppend?: () => Promise<void>;
+  /** Seconds to sleep inside each write, after taking the lock. */
+  readonly sleep?: () => number;
+  /** True to make a write fail, and so roll back, after taking the lock. */
+  readonly rollback?: () => boolean;
 }
-
-const ms = (column: string) => `(extract(epoch FROM ${column}) * 1000)::float8`;
 
 interface EventRow extends Omit<StoredEvent, 'position'> {
   position: string;
 }
 
-interface HeadRow {
+export interface HeadRow {
   stream: string;
   version: number | null;
   position: string | null;
@@ -39,49 +41,26 @@ interface HeadRow {
 }
 
 /**
- * Appends run in one transaction per batch that takes a transaction-scoped advisory lock before it
- * reads the heads and draws positions, and holds it to COMMIT. So positions are handed out in
- * commit order: a reader that has seen position p will never see a lower one appear later, and
- * `position > checkpoint` is a complete poll. The price is one committing batch at a time per
- * schema; group commit makes each batch carry many appends.
+ * Every write calls `reserve` first, which takes a transaction-scoped advisory lock held to COMMIT
+ * and draws positions under it: positions are handed out in commit order, so a reader that has
+ * seen position p never sees a lower one appear later, and `position > checkpoint` is a complete
+ * poll. A batch is planned on heads read just before, without a lock; the write, one statement
+ * committed on its own, checks under the lock that those heads still stand. When another process
+ * moved one in between, the batch is planned again inside a transaction that takes the lock
+ * before it reads.
  */
 export class PostgresBackend implements StoreBackend {
   readonly shared = true;
   readonly pollInterval = 500;
-  private readonly sql;
+  private readonly sql: Statements;
 
   constructor(
     private readonly pool: pg.Pool,
     private readonly n: Names,
     private readonly onClose: () => Promise<void>,
-    private readonly hooks: PostgresTestHooks = {},
+    private readonly hooks?: PostgresTestHooks,
   ) {
-    // The text cast keeps bigints exact; ORDER BY must then name the table's column, not this alias.
-    const columns = `position::text AS position, id::text AS id, stream, version, type, data, metadata,
-      schema_version AS "schemaVersion", ${ms('recorded_at')} AS "recordedAt"`;
-    const stream = (order: string) => `SELECT ${columns} FROM ${n.events}
-      WHERE stream = $1 AND version BETWEEN $2 AND $3 AND ($4::float8 IS NULL OR recorded_at <= to_timestamp($4 / 1000.0))
-      ORDER BY version ${order} LIMIT $5`;
-    this.sql = {
-      write: `WITH events AS (
-          INSERT INTO ${n.events} (position, id, stream, version, type, data, metadata, schema_version, recorded_at)
-          SELECT p, i, s, v, t, d, m, sv, to_timestamp(r / 1000.0)
-          FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[], $8::int[], $9::float8[])
-            AS x (p, i, s, v, t, d, m, sv, r)
-        ), tombstones AS (
-          INSERT INTO ${n.tombstones} (stream, version, position, deleted_at)
-          SELECT s, v, p, to_timestamp(r / 1000.0) FROM unnest($10::text[], $11::int[], $12::bigint[], $13::float8[]) AS x (s, v, p, r)
-        )
-        SELECT pg_notify($14, $15)`,
-      head: `${headsSql()} FROM (SELECT $1::text AS stream) AS s ${headsJoin(n)}`,
-      forward: stream('ASC'),
-      backward: stream('DESC'),
-      all: `SELECT ${columns} FROM ${n.events}
-        WHERE position > $1 AND position <= $2
-          AND ($3::text[] IS NULL OR type = ANY ($3)) AND ($4::text IS NULL OR starts_with(stream, $4))
-        ORDER BY ${n.events}.position LIMIT $5`,
-      max: `SELECT coalesce(max(position), 0)::text AS max FROM ${n.events}`,
-    };
+    this.sql = statements(n, hooks !== undefined);
   }
 
   async commit(requests: readonly WriteRequest[]): Promise<readonly Outcome[]> {
@@ -91,108 +70,126 @@ export class PostgresBackend implements StoreBackend {
     // A connection dropped while checked out emits 'error' besides failing the query in flight.
     const onError = () => {};
     client.on('error', onError);
-    const release = (error?: Error) => {
-      client.off('error', onError);
-      client.release(error);
-    };
-    let committing = false;
+    let broken: Error | undefined;
     try {
-      const plan = await this.plan(client, requests);
-      await this.hooks.insideAppend?.();
-      if (plan.rows.length > 0 || plan.heads.some((h) => h.deleted)) await client.query(this.writeQuery(plan));
-      committing = true;
-      await client.query('COMMIT');
-      release();
-      return plan.outcomes;
+      return (await this.optimistic(client, requests)) ?? (await this.locked(client, requests));
     } catch (error) {
-      const mapped = toFactlineError(error, committing ? 'unknown' : 'not_written');
-      if (isStoreUnavailableError(mapped)) {
-        release(mapped); // the connection is broken: the pool drops it
-      } else {
-        await client.query('ROLLBACK').then(
-          () => release(),
-          (rollbackError: Error) => release(rollbackError),
-        );
-      }
+      const mapped = toFactlineError(error, this.writing ? 'unknown' : 'not_written');
+      if (isStoreUnavailableError(mapped)) broken = mapped; // the pool drops the connection
       throw mapped;
+    } finally {
+      this.writing = false;
+      client.off('error', onError);
+      client.release(broken);
     }
   }
 
-  /**
-   * BEGIN, the lock, and the reads go in one round trip (the simple protocol runs each statement
-   * with a fresh snapshot, so the reads see every commit made before the lock was granted).
-   * Literals are escaped by the driver; stream names and ids are validated before they get here.
-   */
-  private async plan(client: pg.PoolClient, requests: readonly WriteRequest[]): Promise<BatchPlan> {
+  /** True while a write that commits on its own is in flight: its outcome is unknown if the connection fails. */
+  private writing = false;
+
+  /** Plans on heads read without a lock; returns undefined when another process moved one since. */
+  private async optimistic(client: pg.PoolClient, requests: readonly WriteRequest[]): Promise<readonly Outcome[] | undefined> {
+    const plan = await this.plan(client, requests);
+    if (!needsWrite(plan.plan)) return plan.plan.outcomes;
+    try {
+      return await this.write(client, plan, true);
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if (code === STALE || code === '23505') return undefined;
+      throw error;
+    }
+  }
+
+  /** Takes the lock before reading, so nothing can move under the plan. */
+  private async locked(client: pg.PoolClient, requests: readonly WriteRequest[]): Promise<readonly Outcome[]> {
+    await client.query('BEGIN');
+    try {
+      await client.query(this.sql.lock);
+      const plan = await this.plan(client, requests);
+      const outcomes = needsWrite(plan.plan) ? await this.write(client, plan, false) : plan.plan.outcomes;
+      this.writing = true;
+      await client.query('COMMIT');
+      return outcomes;
+    } catch (error) {
+      if (!this.writing) await client.query('ROLLBACK').catch(() => {});
+      throw error;
+    }
+  }
+
+  private async plan(client: pg.PoolClient, requests: readonly WriteRequest[]): Promise<{ plan: BatchPlan; heads: Map<string, StreamHead>; first: bigint }> {
     const { streams, ids } = batchKeys(requests);
-    const array = (values: string[], type: string) => `ARRAY[${values.map((v) => client.escapeLiteral(v)).join(',')}]::${type}[]`;
-    const n = this.n;
-    const results = (await client.query(`BEGIN;
-      SELECT pg_advisory_xact_lock(${n.lockSpace}, ${n.lockKey});
-      SELECT (SELECT coalesce(max(position), 0)::text FROM ${n.events}) AS max,
-        (SELECT coalesce(json_agg(h), '[]')::text FROM (${headsSql()}
-           FROM unnest(${array(streams, 'text')}) AS s (stream) ${headsJoin(n)}) AS h) AS heads,
-        (SELECT coalesce(json_agg(k), '[]')::text FROM (SELECT id::text AS id, stream, version, position::text AS position, type, data
-           FROM ${n.events} WHERE id = ANY (${array(ids, 'uuid')})) AS k) AS known`)) as unknown as pg.QueryResult[];
-    const row = results[2]!.rows[0] as { max: string; heads: string; known: string };
+    const { rows } = await client.query<{ max: string; heads: string; known: string }>({ ...this.sql.read, values: [streams, ids] });
     const heads = new Map<string, StreamHead>();
-    for (const h of JSON.parse(row.heads) as HeadRow[]) {
+    for (const h of JSON.parse(rows[0]!.heads) as HeadRow[]) {
       const head = toHead(h);
       if (head) heads.set(head.stream, head);
     }
     const known = new Map<string, KnownEvent>();
-    for (const k of JSON.parse(row.known) as (Omit<KnownEvent, 'position'> & { position: string })[]) {
+    for (const k of JSON.parse(rows[0]!.known) as (Omit<KnownEvent, 'position'> & { position: string })[]) {
       known.set(k.id, { ...k, position: BigInt(k.position) });
     }
-    return planBatch(requests, heads, known, BigInt(row.max) + 1n, Date.now());
+    const first = BigInt(rows[0]!.max) + 1n;
+    return { plan: planBatch(requests, heads, known, first, Date.now()), heads, first };
   }
 
-  private writeQuery(plan: BatchPlan): pg.QueryConfig {
+  /**
+   * One statement: reserve (lock, check heads, first position), insert, notify. `commits` when it
+   * runs outside a transaction: a connection lost meanwhile leaves its outcome unknown.
+   */
+  private async write(
+    client: pg.PoolClient,
+    { plan, heads, first }: { plan: BatchPlan; heads: Map<string, StreamHead>; first: bigint },
+    commits: boolean,
+  ) {
     const r = plan.rows;
     const deleted = plan.heads.filter((h) => h.deleted);
-    const last = r.length > 0 ? r[r.length - 1]!.position : 0n;
-    return {
-      name: `factline_write_${this.n.schemaName}`,
-      text: this.sql.write,
-      values: [
-        r.map((e) => e.position.toString()),
-        r.map((e) => e.id),
-        r.map((e) => e.stream),
-        r.map((e) => e.version),
-        r.map((e) => e.type),
-        r.map((e) => e.data),
-        r.map((e) => e.metadata),
-        r.map((e) => e.schemaVersion),
-        r.map((e) => e.recordedAt),
-        deleted.map((h) => h.stream),
-        deleted.map((h) => h.version),
-        deleted.map((h) => h.position.toString()),
-        deleted.map((h) => h.updatedAt),
-        this.n.channel,
-        last.toString(),
-      ],
-    };
+    const touched = [...new Set([...r.map((e) => e.stream), ...deleted.map((h) => h.stream)])];
+    const values: unknown[] = [
+      touched,
+      touched.map((s) => heads.get(s)?.version ?? 0),
+      touched.map(() => false),
+      first.toString(),
+      r.map((e) => (e.position - first).toString()),
+      r.map((e) => e.id),
+      r.map((e) => e.stream),
+      r.map((e) => e.version),
+      r.map((e) => e.type),
+      r.map((e) => e.data),
+      r.map((e) => e.metadata),
+      r.map((e) => e.schemaVersion),
+      r.map((e) => e.recordedAt),
+      deleted.map((h) => h.stream),
+      deleted.map((h) => h.version),
+      deleted.map((h) => h.position.toString()),
+      deleted.map((h) => h.updatedAt),
+      this.n.channel,
+      r.length.toString(),
+    ];
+    if (this.hooks) values.push(this.hooks.sleep?.() ?? 0, this.hooks.rollback?.() ?? false);
+    this.writing = commits;
+    const { rows } = await client.query<{ first: string }>({ ...this.sql.write, values });
+    this.writing = false;
+    return shiftPositions(plan, first, BigInt(rows[0]!.first) - first).outcomes;
   }
 
   async streamHead(stream: string): Promise<StreamHead | undefined> {
-    const { rows } = await this.query<HeadRow>('head', this.sql.head, [stream]);
+    const { rows } = await this.query<HeadRow>(this.sql.head, [stream]);
     return rows[0] && toHead(rows[0]);
   }
 
   async readStream(stream: string, page: StreamPage): Promise<readonly StoredEvent[]> {
-    const name = page.direction === 'forward' ? 'forward' : 'backward';
-    const { rows } = await this.query<EventRow>(name, this.sql[name], [stream, page.from, page.to, page.until ?? null, page.limit]);
+    const statement = page.direction === 'forward' ? this.sql.forward : this.sql.backward;
+    const { rows } = await this.query<EventRow>(statement, [stream, page.from, page.to, page.until ?? null, page.limit]);
     return withPositions(rows);
   }
 
   async readAll(page: AllPage): Promise<readonly StoredEvent[]> {
-    const values = [page.after.toString(), (page.upTo ?? MAX).toString(), page.types ?? null, page.streamPrefix ?? null, page.limit];
-    const { rows } = await this.query<EventRow>('all', this.sql.all, values);
+    const { rows } = await this.query<EventRow>(this.sql.all, [page.after.toString(), page.types ?? null, page.streamPrefix ?? null, page.limit]);
     return withPositions(rows);
   }
 
   async headPosition(): Promise<bigint> {
-    const { rows } = await this.query<{ max: string }>('max', this.sql.max, []);
+    const { rows } = await this.query<{ max: string }>(this.sql.max, []);
     return BigInt(rows[0]!.max);
   }
 
@@ -204,33 +201,20 @@ export class PostgresBackend implements StoreBackend {
     return this.onClose();
   }
 
-  private async query<R extends pg.QueryResultRow>(name: string, text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
+  private async query<R extends pg.QueryResultRow>(statement: pg.QueryConfig, values: unknown[]): Promise<pg.QueryResult<R>> {
     try {
-      return await this.pool.query<R>({ name: `factline_${name}_${this.n.schemaName}`, text, values });
+      return await this.pool.query<R>({ ...statement, values });
     } catch (error) {
       throw toFactlineError(error);
     }
   }
 }
 
-const MAX = 2n ** 63n - 1n;
-
-function headsSql(): string {
-  return `SELECT s.stream, l.version, l.position::text AS position, l.updated, l.created,
-      t.version AS t_version, t.position::text AS t_position, ${ms('t.deleted_at')} AS t_deleted`;
+function needsWrite(plan: BatchPlan): boolean {
+  return plan.rows.length > 0 || plan.heads.some((h) => h.deleted);
 }
 
-/** A live stream's head is its last event, through the (stream, version) index; a deleted one has a tombstone. */
-function headsJoin(n: Names): string {
-  return `LEFT JOIN LATERAL (
-      SELECT e.version, e.position, ${ms('e.recorded_at')} AS updated,
-        (SELECT ${ms('f.recorded_at')} FROM ${n.events} AS f WHERE f.stream = s.stream AND f.version = 1) AS created
-      FROM ${n.events} AS e WHERE e.stream = s.stream ORDER BY e.version DESC LIMIT 1) AS l ON true
-    LEFT JOIN ${n.tombstones} AS t ON t.stream = s.stream
-    WHERE l.version IS NOT NULL OR t.stream IS NOT NULL`;
-}
-
-function toHead(h: HeadRow): StreamHead | undefined {
+export function toHead(h: HeadRow): StreamHead | undefined {
   if (h.t_version !== null) {
     return {
       stream: h.stream,

@@ -8,6 +8,9 @@ import type { Names } from './names.js';
  * reorders keys and refuses `\u0000`, and `json` fails on lone surrogates the moment an operator
  * reads it; text keeps exactly what was appended.
  */
+/** SQLSTATE raised when a write was planned on heads another process has changed since. */
+export const STALE = 'FL001';
+
 const MIGRATIONS: readonly ((n: Names) => string)[] = [
   (n) => `
     CREATE TABLE ${n.events} (
@@ -28,7 +31,25 @@ const MIGRATIONS: readonly ((n: Names) => string)[] = [
       version    integer     NOT NULL,
       position   bigint      NOT NULL,
       deleted_at timestamptz NOT NULL
-    );`,
+    );
+    -- Called by every write, first thing: takes the append lock (held to commit, so positions
+    -- follow commit order), checks that the heads the write was planned on are still the heads
+    -- (statements in a volatile function see commits made while it waited for the lock), and
+    -- returns the first free position.
+    CREATE FUNCTION ${n.reserve}(streams text[], versions integer[], deleted boolean[]) RETURNS bigint
+    LANGUAGE plpgsql VOLATILE AS $fn$
+    BEGIN
+      PERFORM pg_advisory_xact_lock(${n.lockSpace}, ${n.lockKey});
+      IF EXISTS (
+        SELECT 1 FROM unnest(streams, versions, deleted) AS h (stream, version, deleted)
+        WHERE h.version <> coalesce((SELECT max(e.version) FROM ${n.events} AS e WHERE e.stream = h.stream), 0)
+           OR h.deleted <> EXISTS (SELECT 1 FROM ${n.tombstones} AS t WHERE t.stream = h.stream)
+      ) THEN
+        RAISE EXCEPTION 'stream heads changed since they were read' USING ERRCODE = '${STALE}';
+      END IF;
+      RETURN (SELECT coalesce(max(position), 0) + 1 FROM ${n.events});
+    END
+    $fn$;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -7,6 +7,7 @@ export interface Names {
   readonly events: string;
   readonly tombstones: string;
   readonly versions: string;
+  readonly reserve: string;
   /** LISTEN/NOTIFY channel: the same for every process using this schema. */
   readonly channel: string;
   /** Advisory locks are (space, key) pairs: space for Factline's purposes, key for the schema. */
@@ -29,6 +30,7 @@ export function names(schema: string): Names {
     events: `${q}.events`,
     tombstones: `${q}.tombstones`,
     versions: `${q}.schema_versions`,
+    reserve: `${q}.reserve`,
     channel: `factline_${schema}`,
     lockSpace: LOCK_SPACE,
     lockKey: fnv1a(schema),

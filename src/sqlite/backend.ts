@@ -1,14 +1,13 @@
 import type Database from 'better-sqlite3';
-import {
-  MAX_POSITION,
-  type AllPage,
-  type KnownEvent,
-  type Outcome,
-  type StoreBackend,
-  type StoredEvent,
-  type StreamHead,
-  type StreamPage,
-  type WriteRequest,
+import type {
+  AllPage,
+  KnownEvent,
+  Outcome,
+  StoreBackend,
+  StoredEvent,
+  StreamHead,
+  StreamPage,
+  WriteRequest,
 } from '../store/backend.js';
 import { batchKeys, planBatch } from '../store/plan.js';
 import { toFactlineError } from './errors.js';
@@ -67,7 +66,7 @@ export class SqliteBackend implements StoreBackend {
       backward: s(`SELECT ${COLUMNS} FROM factline_events
                    WHERE stream = ? AND version BETWEEN ? AND ? AND recorded_at <= ? ORDER BY version DESC LIMIT ?`),
       all: s(`SELECT ${COLUMNS} FROM factline_events
-              WHERE position > @after AND position <= @upTo
+              WHERE position > @after
                 AND (@types IS NULL OR type IN (SELECT value FROM json_each(@types)))
                 AND (@prefix IS NULL OR substr(stream, 1, length(@prefix)) = @prefix)
               ORDER BY position LIMIT @limit`),
@@ -150,7 +149,7 @@ export class SqliteBackend implements StoreBackend {
     const types = page.types === undefined ? null : JSON.stringify(page.types);
     return this.run(() =>
       withPositions(
-        this.statements.all.all({ after: page.after, upTo: page.upTo ?? MAX_POSITION, types, prefix: page.streamPrefix ?? null, limit: page.limit }),
+        this.statements.all.all({ after: page.after, types, prefix: page.streamPrefix ?? null, limit: page.limit }),
       ),
     );
   }

@@ -20,7 +20,7 @@ export interface StoreBackend {
   streamHead(stream: string): Promise<StreamHead | undefined>;
   /** Events of one stream with `from <= version <= to`, in `direction` order, at most `limit`. */
   readStream(stream: string, page: StreamPage): Promise<readonly StoredEvent[]>;
-  /** Events with `after < position <= upTo` that pass the filters, in position order, at most `limit`. */
+  /** Events with a position above `after` that pass the filters, in position order, at most `limit`. */
   readAll(page: AllPage): Promise<readonly StoredEvent[]>;
   /** The highest committed position (0n when empty); nothing at or below it is still to come. */
   headPosition(): Promise<bigint>;
@@ -86,7 +86,6 @@ export interface StreamPage {
 
 export interface AllPage {
   readonly after: bigint;
-  readonly upTo?: bigint;
   readonly limit: number;
   readonly types?: readonly string[];
   readonly streamPrefix?: string;

@@ -189,16 +189,17 @@ class CoreStore implements EventStore {
     let failures = 0;
     while (!stopped()) {
       try {
-        // Everything at or below the head is committed, so reading up to it skips nothing.
+        // Positions become visible in order, so a read from `after` skips nothing. The head, read
+        // first, tells how far a short page has looked when the filters matched nothing there.
         const head = await this.backend.headPosition();
         while (after < head && !stopped()) {
-          const page = await this.backend.readAll({ ...read, after, upTo: head, limit: this.settings.pageSize });
+          const page = await this.backend.readAll({ ...read, after, limit: this.settings.pageSize });
           for (const row of page) {
             if (stopped()) return;
             yield decodeEvent(row);
             after = row.position;
           }
-          if (page.length < this.settings.pageSize) after = head;
+          if (page.length < this.settings.pageSize && after < head) after = head;
         }
         failures = 0;
       } catch (error) {

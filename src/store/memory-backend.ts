@@ -46,8 +46,7 @@ export class MemoryBackend implements StoreBackend {
   readAll(page: AllPage): Promise<readonly StoredEvent[]> {
     const out: StoredEvent[] = [];
     const types = page.types && new Set(page.types);
-    const end = page.upTo === undefined ? this.events.length : Math.min(Number(page.upTo), this.events.length);
-    for (let i = Number(page.after); i < end && out.length < page.limit; i++) {
+    for (let i = Number(page.after); i < this.events.length && out.length < page.limit; i++) {
       const event = this.events[i]!;
       if (types && !types.has(event.type)) continue;
       if (page.streamPrefix !== undefined && !event.stream.startsWith(page.streamPrefix)) continue;

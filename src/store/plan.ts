@@ -114,6 +114,20 @@ function replayOf(request: Extract<WriteRequest, { kind: 'append' }>, known: Rea
   return { ok: true, result: { version: last.version, position: last.position } };
 }
 
+/**
+ * The same plan with every position from `first` on moved by `delta`: for a database that learns
+ * the real first position only when it writes. Positions below `first` are of stored events.
+ */
+export function shiftPositions(plan: BatchPlan, first: bigint, delta: bigint): BatchPlan {
+  if (delta === 0n) return plan;
+  const move = (position: bigint) => (position >= first ? position + delta : position);
+  return {
+    rows: plan.rows.map((r) => ({ ...r, position: move(r.position) })),
+    heads: plan.heads.map((h) => ({ ...h, position: move(h.position) })),
+    outcomes: plan.outcomes.map((o) => (o.ok === true ? { ok: true, result: { ...o.result, position: move(o.result.position) } } : o)),
+  };
+}
+
 function checkExpected(stream: string, expected: ExpectedVersion, head: StreamHead | undefined): ConcurrencyError | undefined {
   const actual = head?.version ?? 0;
   const ok =

@@ -43,7 +43,7 @@ async function appendSurely(store: EventStore, stream: string, events: NewEvent[
 }
 
 describe.skipIf(postgres.reason !== undefined)(`PostgreSQL faults${postgres.reason ? ` (skipped: ${postgres.reason})` : ''}`, () => {
-  it('a COMMIT whose reply is lost gives "outcome unknown"; re-appending the same ids writes nothing twice', async () => {
+  it('a write whose reply is lost gives "outcome unknown"; re-appending the same ids writes nothing twice', async () => {
     const schema = schemaForTest();
     const direct = await postgresStore({ connectionString: postgres.url!, schema });
     const target = new URL(postgres.url!);
@@ -57,7 +57,7 @@ describe.skipIf(postgres.reason !== undefined)(`PostgreSQL faults${postgres.reas
       { id: uuidv7(), type: 'Deposited', data: { cents: 500 } },
       { id: uuidv7(), type: 'Deposited', data: { cents: 700 } },
     ];
-    proxy.loseNextCommitReply();
+    proxy.loseNextReplyTo(`factline_write_${schema}`); // the statement that writes and commits
     const error = await store.append('account-1', events).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StoreUnavailableError);
     expect(error).toMatchObject({ outcome: 'unknown', retryable: true });

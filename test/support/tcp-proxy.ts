@@ -1,19 +1,19 @@
 import net from 'node:net';
 
-// A simple-protocol COMMIT as pg sends it: 'Q', the length, the text and its NUL.
-const COMMIT = Buffer.from('COMMIT\0');
-
 export interface Proxy {
   readonly port: number;
-  /** The next COMMIT reaches the server, but its reply never reaches the client: the connection is cut. */
-  loseNextCommitReply(): void;
+  /**
+   * The next message from the client that contains `marker` (a prepared statement's name, say)
+   * reaches the server, but its reply never reaches the client: the connection is cut.
+   */
+  loseNextReplyTo(marker: string): void;
   close(): Promise<void>;
 }
 
 /** A TCP proxy in front of PostgreSQL that can cut a connection at the worst moment. */
 export async function startProxy(host: string, port: number): Promise<Proxy> {
   const sockets = new Set<net.Socket>();
-  let armed = 0;
+  let armed: Buffer | undefined;
   const server = net.createServer((client) => {
     const upstream = net.connect(port, host);
     sockets.add(client).add(upstream);
@@ -26,8 +26,8 @@ export async function startProxy(host: string, port: number): Promise<Proxy> {
     };
     client.on('data', (chunk: Buffer) => {
       upstream.write(chunk);
-      if (armed > 0 && chunk.includes(COMMIT)) {
-        armed--;
+      if (armed && chunk.includes(armed)) {
+        armed = undefined;
         cut = true;
         setTimeout(end, 200); // long enough for the server to commit
       }
@@ -41,7 +41,7 @@ export async function startProxy(host: string, port: number): Promise<Proxy> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as net.AddressInfo).port,
-    loseNextCommitReply: () => void armed++,
+    loseNextReplyTo: (marker) => void (armed = Buffer.from(marker)),
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();

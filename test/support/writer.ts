@@ -3,7 +3,8 @@
 // <version> <position>` when acknowledged, `fail <batchId> <code>` when refused.
 // Usage: writer.ts <store URL> <seed> <name> <batches per loop, or 0 for ever> <loops>
 // Environment, PostgreSQL only: FACTLINE_TEST_SLEEP_MAX (ms slept inside each append transaction,
-// at random up to this) and FACTLINE_TEST_ROLLBACKS (share of append transactions rolled back).
+// at random up to this) and FACTLINE_TEST_ROLLBACKS (share of append transactions rolled back);
+// the count of those is printed at the end: `rolled-back <n>`.
 import { isFactlineError, openStore, type EventStore } from '../../src/index.js';
 import { postgresStore } from '../../src/postgres/index.js';
 import { between, seeded } from './random.js';
@@ -13,6 +14,7 @@ const random = seeded(Number(seedArg));
 const batches = Number(batchesArg);
 const sleepMax = Number(process.env.FACTLINE_TEST_SLEEP_MAX ?? 0);
 const rollbacks = Number(process.env.FACTLINE_TEST_ROLLBACKS ?? 0);
+let rolledBack = 0;
 
 async function open(): Promise<EventStore> {
   if (!url.startsWith('postgres') || (sleepMax === 0 && rollbacks === 0)) return openStore(url);
@@ -23,9 +25,11 @@ async function open(): Promise<EventStore> {
     connectionString: parsed.toString(),
     schema,
     testHooks: {
-      async insideAppend() {
-        if (sleepMax > 0) await new Promise((r) => setTimeout(r, random() * sleepMax));
-        if (random() < rollbacks) throw new Error('forced rollback');
+      sleep: () => (random() * sleepMax) / 1000,
+      rollback: () => {
+        const roll = random() < rollbacks;
+        if (roll) rolledBack++;
+        return roll;
       },
     },
   });
@@ -50,4 +54,4 @@ async function loop(loopId: number): Promise<void> {
 
 await Promise.all(Array.from({ length: Number(loopsArg) }, (_, i) => loop(i)));
 await store.close();
-process.stdout.write('done\n');
+process.stdout.write(`rolled-back ${rolledBack}\ndone\n`);
