@@ -11,6 +11,7 @@ import type {
   WriteRequest,
 } from '../store/backend.js';
 import { batchKeys, planBatch, shiftPositions, type BatchPlan } from '../store/plan.js';
+import { HeadCache } from './head-cache.js';
 import { toFactlineError } from './errors.js';
 import { listen } from './listener.js';
 import { STALE } from './migrations.js';
@@ -44,15 +45,17 @@ export interface HeadRow {
  * Every write calls `reserve` first, which takes a transaction-scoped advisory lock held to COMMIT
  * and draws positions under it: positions are handed out in commit order, so a reader that has
  * seen position p never sees a lower one appear later, and `position > checkpoint` is a complete
- * poll. A batch is planned on heads read just before, without a lock; the write, one statement
- * committed on its own, checks under the lock that those heads still stand. When another process
- * moved one in between, the batch is planned again inside a transaction that takes the lock
+ * poll. A batch is planned without the lock, on the heads this process last saw (or that the
+ * appends expect), else on heads read just before; the write, one statement committed on its own,
+ * checks under the lock that those heads still stand. When another process moved one, the batch
+ * is planned again on heads read afresh, and at last inside a transaction that takes the lock
  * before it reads.
  */
 export class PostgresBackend implements StoreBackend {
   readonly shared = true;
   readonly pollInterval = 500;
   private readonly sql: Statements;
+  private readonly cache = new HeadCache(10_000);
 
   constructor(
     private readonly pool: pg.Pool,
@@ -72,7 +75,11 @@ export class PostgresBackend implements StoreBackend {
     client.on('error', onError);
     let broken: Error | undefined;
     try {
-      return (await this.optimistic(client, requests)) ?? (await this.locked(client, requests));
+      return (
+        (await this.attempt(client, requests, this.guess(requests))) ??
+        (await this.attempt(client, requests, await this.read(client, requests))) ??
+        (await this.locked(client, requests))
+      );
     } catch (error) {
       const mapped = toFactlineError(error, this.writing ? 'unknown' : 'not_written');
       if (isStoreUnavailableError(mapped)) broken = mapped; // the pool drops the connection
@@ -87,16 +94,59 @@ export class PostgresBackend implements StoreBackend {
   /** True while a write that commits on its own is in flight: its outcome is unknown if the connection fails. */
   private writing = false;
 
-  /** Plans on heads read without a lock; returns undefined when another process moved one since. */
-  private async optimistic(client: pg.PoolClient, requests: readonly WriteRequest[]): Promise<readonly Outcome[] | undefined> {
-    const plan = await this.plan(client, requests);
-    if (!needsWrite(plan.plan)) return plan.plan.outcomes;
+  /**
+   * Heads to plan on without reading: those this process last saw, else what an append expects
+   * (a number, or a new stream). Undefined when a request needs real heads: a delete records the
+   * stream's last position, and an empty append answers with it.
+   */
+  private guess(requests: readonly WriteRequest[]): Basis | undefined {
+    const heads = new Map<string, StreamHead>();
+    for (const r of requests) {
+      if (r.kind === 'delete' || r.events.length === 0) return undefined;
+      if (heads.has(r.stream)) continue;
+      const cached = this.cache.get(r.stream);
+      const version = typeof r.expectedVersion === 'number' ? r.expectedVersion : 0;
+      if (cached) heads.set(r.stream, cached);
+      else if (version > 0) heads.set(r.stream, { stream: r.stream, version, position: 0n, deleted: false, createdAt: 0, updatedAt: 0 });
+    }
+    return { heads, known: new Map(), first: GUESSED_FIRST, guessed: true };
+  }
+
+  private async read(client: pg.PoolClient, requests: readonly WriteRequest[]): Promise<Basis> {
+    const { streams, ids } = batchKeys(requests);
+    const { rows } = await client.query<{ max: string; heads: string; known: string }>({ ...this.sql.read, values: [streams, ids] });
+    const heads = new Map<string, StreamHead>();
+    this.cache.forget(streams);
+    for (const h of JSON.parse(rows[0]!.heads) as HeadRow[]) {
+      const head = toHead(h);
+      if (!head) continue;
+      heads.set(head.stream, head);
+      this.cache.set(head);
+    }
+    const known = new Map<string, KnownEvent>();
+    for (const k of JSON.parse(rows[0]!.known) as (Omit<KnownEvent, 'position'> & { position: string })[]) {
+      known.set(k.id, { ...k, position: BigInt(k.position) });
+    }
+    return { heads, known, first: BigInt(rows[0]!.max) + 1n, guessed: false };
+  }
+
+  /**
+   * Plans on `basis` and writes in one statement that commits on its own. Returns undefined when
+   * the write found a head moved (or an id taken) since the basis was made. A guessed basis is
+   * only trusted to write: any other answer it gives (a conflict, say) waits for real heads.
+   */
+  private async attempt(client: pg.PoolClient, requests: readonly WriteRequest[], basis: Basis | undefined): Promise<readonly Outcome[] | undefined> {
+    if (!basis) return undefined;
+    const plan = planBatch(requests, basis.heads, basis.known, basis.first, Date.now());
+    if (basis.guessed && plan.outcomes.some((o) => o.ok === false)) return undefined;
+    if (!needsWrite(plan)) return plan.outcomes;
     try {
-      return await this.write(client, plan, true);
+      return await this.write(client, plan, basis, true);
     } catch (error) {
       const code = (error as { code?: unknown }).code;
-      if (code === STALE || code === '23505') return undefined;
-      throw error;
+      if (code !== STALE && code !== '23505') throw error;
+      this.cache.forget(plan.heads.map((h) => h.stream));
+      return undefined;
     }
   }
 
@@ -105,8 +155,9 @@ export class PostgresBackend implements StoreBackend {
     await client.query('BEGIN');
     try {
       await client.query(this.sql.lock);
-      const plan = await this.plan(client, requests);
-      const outcomes = needsWrite(plan.plan) ? await this.write(client, plan, false) : plan.plan.outcomes;
+      const basis = await this.read(client, requests);
+      const plan = planBatch(requests, basis.heads, basis.known, basis.first, Date.now());
+      const outcomes = needsWrite(plan) ? await this.write(client, plan, basis, false) : plan.outcomes;
       this.writing = true;
       await client.query('COMMIT');
       return outcomes;
@@ -116,40 +167,21 @@ export class PostgresBackend implements StoreBackend {
     }
   }
 
-  private async plan(client: pg.PoolClient, requests: readonly WriteRequest[]): Promise<{ plan: BatchPlan; heads: Map<string, StreamHead>; first: bigint }> {
-    const { streams, ids } = batchKeys(requests);
-    const { rows } = await client.query<{ max: string; heads: string; known: string }>({ ...this.sql.read, values: [streams, ids] });
-    const heads = new Map<string, StreamHead>();
-    for (const h of JSON.parse(rows[0]!.heads) as HeadRow[]) {
-      const head = toHead(h);
-      if (head) heads.set(head.stream, head);
-    }
-    const known = new Map<string, KnownEvent>();
-    for (const k of JSON.parse(rows[0]!.known) as (Omit<KnownEvent, 'position'> & { position: string })[]) {
-      known.set(k.id, { ...k, position: BigInt(k.position) });
-    }
-    const first = BigInt(rows[0]!.max) + 1n;
-    return { plan: planBatch(requests, heads, known, first, Date.now()), heads, first };
-  }
-
   /**
-   * One statement: reserve (lock, check heads, first position), insert, notify. `commits` when it
-   * runs outside a transaction: a connection lost meanwhile leaves its outcome unknown.
+   * One statement: reserve (lock, check the heads planned on, first position), insert, notify.
+   * `commits` when it runs outside a transaction: a connection lost meanwhile leaves its outcome
+   * unknown.
    */
-  private async write(
-    client: pg.PoolClient,
-    { plan, heads, first }: { plan: BatchPlan; heads: Map<string, StreamHead>; first: bigint },
-    commits: boolean,
-  ) {
+  private async write(client: pg.PoolClient, plan: BatchPlan, basis: Basis, commits: boolean): Promise<readonly Outcome[]> {
     const r = plan.rows;
     const deleted = plan.heads.filter((h) => h.deleted);
-    const touched = [...new Set([...r.map((e) => e.stream), ...deleted.map((h) => h.stream)])];
+    const touched = plan.heads.map((h) => h.stream);
     const values: unknown[] = [
       touched,
-      touched.map((s) => heads.get(s)?.version ?? 0),
-      touched.map(() => false),
-      first.toString(),
-      r.map((e) => (e.position - first).toString()),
+      touched.map((s) => basis.heads.get(s)?.version ?? 0),
+      plan.heads.map((h) => h.updatedAt),
+      basis.first.toString(),
+      r.map((e) => (e.position - basis.first).toString()),
       r.map((e) => e.id),
       r.map((e) => e.stream),
       r.map((e) => e.version),
@@ -169,12 +201,16 @@ export class PostgresBackend implements StoreBackend {
     this.writing = commits;
     const { rows } = await client.query<{ first: string }>({ ...this.sql.write, values });
     this.writing = false;
-    return shiftPositions(plan, first, BigInt(rows[0]!.first) - first).outcomes;
+    const written = shiftPositions(plan, basis.first, BigInt(rows[0]!.first) - basis.first);
+    for (const head of written.heads) this.cache.set(head);
+    return written.outcomes;
   }
 
   async streamHead(stream: string): Promise<StreamHead | undefined> {
     const { rows } = await this.query<HeadRow>(this.sql.head, [stream]);
-    return rows[0] && toHead(rows[0]);
+    const head = rows[0] && toHead(rows[0]);
+    if (head) this.cache.set(head);
+    return head;
   }
 
   async readStream(stream: string, page: StreamPage): Promise<readonly StoredEvent[]> {
@@ -209,6 +245,19 @@ export class PostgresBackend implements StoreBackend {
     }
   }
 }
+
+/** What a batch is planned on: stream heads, stored events under the batch's ids, the first free position. */
+interface Basis {
+  readonly heads: ReadonlyMap<string, StreamHead>;
+  readonly known: ReadonlyMap<string, KnownEvent>;
+  readonly first: bigint;
+  /** Heads from the cache or from the requests themselves, not read now. */
+  readonly guessed: boolean;
+}
+
+// A guessed plan does not know the first free position: it numbers its rows from far above any
+// real one, and the write moves them to where reserve() says they start.
+const GUESSED_FIRST = 2n ** 62n;
 
 function needsWrite(plan: BatchPlan): boolean {
   return plan.rows.length > 0 || plan.heads.some((h) => h.deleted);

@@ -33,19 +33,24 @@ const MIGRATIONS: readonly ((n: Names) => string)[] = [
       deleted_at timestamptz NOT NULL
     );
     -- Called by every write, first thing: takes the append lock (held to commit, so positions
-    -- follow commit order), checks that the heads the write was planned on are still the heads
-    -- (statements in a volatile function see commits made while it waited for the lock), and
+    -- follow commit order), checks that the heads the write was planned on still stand (each
+    -- stream's last version, no tombstone, and no event recorded after the write's time;
+    -- statements in a volatile function see commits made while it waited for the lock), and
     -- returns the first free position.
-    CREATE FUNCTION ${n.reserve}(streams text[], versions integer[], deleted boolean[]) RETURNS bigint
+    CREATE FUNCTION ${n.reserve}(streams text[], versions integer[], ats float8[]) RETURNS bigint
     LANGUAGE plpgsql VOLATILE AS $fn$
     BEGIN
       PERFORM pg_advisory_xact_lock(${n.lockSpace}, ${n.lockKey});
       IF EXISTS (
-        SELECT 1 FROM unnest(streams, versions, deleted) AS h (stream, version, deleted)
-        WHERE h.version <> coalesce((SELECT max(e.version) FROM ${n.events} AS e WHERE e.stream = h.stream), 0)
-           OR h.deleted <> EXISTS (SELECT 1 FROM ${n.tombstones} AS t WHERE t.stream = h.stream)
+        SELECT 1 FROM unnest(streams, versions, ats) AS h (stream, version, at)
+        LEFT JOIN LATERAL (
+          SELECT e.version, e.recorded_at FROM ${n.events} AS e WHERE e.stream = h.stream ORDER BY e.version DESC LIMIT 1
+        ) AS l ON true
+        WHERE coalesce(l.version, 0) <> h.version
+           OR l.recorded_at > to_timestamp(h.at / 1000.0)
+           OR EXISTS (SELECT 1 FROM ${n.tombstones} AS t WHERE t.stream = h.stream)
       ) THEN
-        RAISE EXCEPTION 'stream heads changed since they were read' USING ERRCODE = '${STALE}';
+        RAISE EXCEPTION 'stream heads changed since they were planned on' USING ERRCODE = '${STALE}';
       END IF;
       RETURN (SELECT coalesce(max(position), 0) + 1 FROM ${n.events});
     END

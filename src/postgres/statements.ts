@@ -51,7 +51,7 @@ export function statements(n: Names, withTestHooks: boolean): Statements {
       name: name(withTestHooks ? 'write_test' : 'write'),
       // $4 is the first position the plan assumed; $5 the rows' offsets from it. Tombstone
       // positions at or past it belong to rows of this write and move with them.
-      text: `WITH reserved AS MATERIALIZED (SELECT ${n.reserve}($1::text[], $2::int[], $3::bool[]) AS first),
+      text: `WITH reserved AS MATERIALIZED (SELECT ${n.reserve}($1::text[], $2::int[], $3::float8[]) AS first),
         inserted AS (
           INSERT INTO ${n.events} (position, id, stream, version, type, data, metadata, schema_version, recorded_at)
           SELECT r.first + x.o, x.i, x.s, x.v, x.t, x.d, x.m, x.sv, to_timestamp(x.ra / 1000.0)
