@@ -67,13 +67,7 @@ export class PostgresBackend implements StoreBackend {
   }
 
   async commit(requests: readonly WriteRequest[]): Promise<readonly Outcome[]> {
-    const client = await this.pool.connect().catch((error: unknown) => {
-      throw toFactlineError(error);
-    });
-    // A connection dropped while checked out emits 'error' besides failing the query in flight.
-    const onError = () => {};
-    client.on('error', onError);
-    let broken: Error | undefined;
+    const client = await this.writer();
     try {
       return (
         (await this.attempt(client, requests, this.guess(requests))) ??
@@ -82,14 +76,36 @@ export class PostgresBackend implements StoreBackend {
       );
     } catch (error) {
       const mapped = toFactlineError(error, this.writing ? 'unknown' : 'not_written');
-      if (isStoreUnavailableError(mapped)) broken = mapped; // the pool drops the connection
+      if (isStoreUnavailableError(mapped)) this.dropWriter(mapped);
       throw mapped;
     } finally {
       this.writing = false;
-      client.off('error', onError);
-      client.release(broken);
     }
   }
+
+  /**
+   * Batches commit one at a time, so they share one connection, kept checked out of the pool
+   * between them: no pool round per batch. A broken one is handed back for the pool to drop.
+   */
+  private async writer(): Promise<pg.PoolClient> {
+    if (this.writeClient) return this.writeClient;
+    const client = await this.pool.connect().catch((error: unknown) => {
+      throw toFactlineError(error);
+    });
+    // A connection dropped while checked out emits 'error' besides failing the query in flight.
+    client.on('error', ignore);
+    this.writeClient = client;
+    return client;
+  }
+
+  private dropWriter(error?: Error): void {
+    const client = this.writeClient;
+    this.writeClient = undefined;
+    client?.off('error', ignore);
+    client?.release(error);
+  }
+
+  private writeClient: pg.PoolClient | undefined;
 
   /** True while a write that commits on its own is in flight: its outcome is unknown if the connection fails. */
   private writing = false;
@@ -234,6 +250,7 @@ export class PostgresBackend implements StoreBackend {
   }
 
   close(): Promise<void> {
+    this.dropWriter();
     return this.onClose();
   }
 
@@ -258,6 +275,8 @@ interface Basis {
 // A guessed plan does not know the first free position: it numbers its rows from far above any
 // real one, and the write moves them to where reserve() says they start.
 const GUESSED_FIRST = 2n ** 62n;
+
+const ignore = () => {};
 
 function needsWrite(plan: BatchPlan): boolean {
   return plan.rows.length > 0 || plan.heads.some((h) => h.deleted);
