@@ -92,18 +92,27 @@ export class PostgresBackend implements StoreBackend {
     const client = await this.pool.connect().catch((error: unknown) => {
       throw toFactlineError(error);
     });
-    // A connection dropped while checked out emits 'error' besides failing the query in flight.
-    client.on('error', ignore);
+    // A connection dropped while idle between batches says so with 'error': let it go then, so
+    // that the next batch starts on a sound one instead of failing.
+    const onError = (error: Error) => {
+      if (this.writeClient === client) this.dropWriter(error);
+    };
+    client.on('error', onError);
     this.writeClient = client;
+    this.dropWriterListener = () => client.off('error', onError);
     return client;
   }
 
   private dropWriter(error?: Error): void {
     const client = this.writeClient;
     this.writeClient = undefined;
-    client?.off('error', ignore);
+    this.dropWriterListener?.();
+    // Keep swallowing late errors of the dropped connection: an 'error' with no listener throws.
+    client?.on('error', ignore);
     client?.release(error);
   }
+
+  private dropWriterListener: (() => void) | undefined;
 
   private writeClient: pg.PoolClient | undefined;
 

@@ -73,6 +73,19 @@ describe.skipIf(postgres.reason !== undefined)(`PostgreSQL faults${postgres.reas
     await proxy.close();
   });
 
+  it('a connection dropped while idle is replaced before the next append: no error reaches the caller', async () => {
+    const schema = schemaForTest();
+    const app = `factline_idle_${schema}`;
+    const store = await postgresStore({ connectionString: withParams(postgres.url!, { application_name: app }), schema });
+    await store.append('s', [{ type: 'T', data: 1 }]);
+    const killed = await sql('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [app]);
+    expect(killed.length).toBeGreaterThan(0);
+    await new Promise((r) => setTimeout(r, 200)); // the client notices the closed socket
+    expect(await store.append('s', [{ type: 'T', data: 2 }])).toMatchObject({ version: 2 });
+    expect(await store.streamInfo('s')).toMatchObject({ version: 2 });
+    await store.close();
+  });
+
   it('connections terminated again and again under load: no acknowledged event lost, none written twice, subscriptions carry on', { timeout: 120_000 }, async () => {
     const schema = schemaForTest();
     const app = `factline_faults_${schema}`;
