@@ -78,11 +78,12 @@ export class RawPostgres implements RawReference {
       return await timedOps(times, size, async () => {
         const versions = Array.from({ length: size }, () => this.next(stream));
         await client.query('BEGIN');
+        // Each row's own values travel, as ours do: the same work, not one value repeated.
         await client.query({
           name: 'raw_batch',
           text: `INSERT INTO raw.events (id, stream, version, type, data, schema_version, recorded_at)
-            SELECT gen_random_uuid(), $1, v, 'Bench', $3, 1, now() FROM unnest($2::int[]) AS v`,
-          values: [stream, versions, json],
+            SELECT i, s, v, 'Bench', d, 1, now() FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[]) AS x (i, s, v, d)`,
+          values: [versions.map(() => crypto.randomUUID()), versions.map(() => stream), versions, versions.map(() => json)],
         });
         await client.query('COMMIT');
       });

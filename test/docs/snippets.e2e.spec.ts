@@ -4,9 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { postgres } from '../support/postgres.js';
 
 // Every ```ts block in the README and docs/ is compiled against the built package and run, so the
-// docs cannot drift from the code. Blocks import 'factline' as a user would.
+// docs cannot drift from the code. Blocks import 'factline' as a user would. Blocks that use
+// PostgreSQL find it in DATABASE_URL: the test run's own database.
 const root = process.cwd();
 const tsx = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
 const snippetDir = join(root, 'test', '.snippets');
@@ -32,7 +34,7 @@ describe('code in the README and docs', () => {
   it('exists in every page that shows an API', () => {
     expect(snippets.length).toBeGreaterThanOrEqual(8);
     expect(new Set(snippets.map((s) => s.file))).toEqual(
-      new Set(['README.md', 'docs/event-store.md', 'docs/subscriptions.md', 'docs/sqlite.md', 'docs/errors.md']),
+      new Set(['README.md', 'docs/event-store.md', 'docs/subscriptions.md', 'docs/sqlite.md', 'docs/errors.md', 'docs/postgres.md']),
     );
   });
 
@@ -47,8 +49,11 @@ describe('code in the README and docs', () => {
   });
 
   for (const s of snippets) {
-    it(`runs: ${s.name}`, () => {
-      const out = execFileSync(process.execPath, ['--import', tsx, join(snippetDir, `${s.name}.ts`)], { cwd, encoding: 'utf8' });
+    const needsPostgres = s.code.includes('DATABASE_URL');
+    const skip = needsPostgres && postgres.reason !== undefined;
+    it.skipIf(skip)(`runs: ${s.name}${skip ? ` (skipped: ${postgres.reason})` : ''}`, () => {
+      const env = { ...process.env, ...(needsPostgres ? { DATABASE_URL: postgres.url! } : {}) };
+      const out = execFileSync(process.execPath, ['--import', tsx, join(snippetDir, `${s.name}.ts`)], { cwd, env, encoding: 'utf8' });
       expect(typeof out).toBe('string');
     });
   }
