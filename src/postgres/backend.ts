@@ -30,7 +30,7 @@ interface EventRow extends Omit<StoredEvent, 'position'> {
   position: string;
 }
 
-export interface HeadRow {
+interface HeadRow {
   stream: string;
   version: number | null;
   position: string | null;
@@ -291,7 +291,7 @@ function needsWrite(plan: BatchPlan): boolean {
   return plan.rows.length > 0 || plan.heads.some((h) => h.deleted);
 }
 
-export function toHead(h: HeadRow): StreamHead | undefined {
+function toHead(h: HeadRow): StreamHead | undefined {
   if (h.t_version !== null) {
     return {
       stream: h.stream,

@@ -78,7 +78,10 @@ function connect(options: PostgresStoreOptions): { pool: pg.Pool; owned: boolean
     throw new ConfigurationError('postgresStore needs exactly one of connectionString and pool');
   }
   if (pool !== undefined) {
-    if (!(pool instanceof pg.Pool)) throw new ConfigurationError('pool must be a pg Pool');
+    // Checked by shape: the application's pg may be another copy of the package than ours.
+    if (typeof pool !== 'object' || pool === null || typeof pool.connect !== 'function' || typeof pool.query !== 'function') {
+      throw new ConfigurationError('pool must be a pg Pool');
+    }
     return { pool, owned: false };
   }
   if (typeof connectionString !== 'string' || !/^postgres(ql)?:\/\//.test(connectionString)) {

@@ -1,0 +1,84 @@
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ConfigurationError, StoreUnavailableError, openStore } from '../../src/index.js';
+import { migrate, postgresStore } from '../../src/postgres/index.js';
+import { closeAdmin, dropSchema, freshSchema, postgres, sql } from '../support/postgres.js';
+
+const schemas: string[] = [];
+const schema = () => {
+  const s = freshSchema();
+  schemas.push(s);
+  return s;
+};
+afterAll(async () => {
+  for (const s of schemas) await dropSchema(s);
+  await closeAdmin();
+});
+
+describe.skipIf(postgres.reason !== undefined)(`postgresStore${postgres.reason ? ` (skipped: ${postgres.reason})` : ''}`, () => {
+  it('opens from a URL with ?schema=, in that schema', async () => {
+    const s = schema();
+    const store = await openStore(`${postgres.url}?schema=${s}`);
+    await store.append('a', [{ type: 'T', data: 1 }]);
+    await store.close();
+    expect(await sql(`SELECT count(*)::int AS n FROM "${s}".events`)).toEqual([{ n: 1 }]);
+  });
+
+  it('migrate() creates the schema once; migrate: false then opens without migrating', async () => {
+    const s = schema();
+    await expect(postgresStore({ connectionString: postgres.url!, schema: s, migrate: false })).rejects.toThrow(/run migrate\(\)/);
+    expect(await migrate({ connectionString: postgres.url!, schema: s })).toEqual({ from: 0, to: 1 });
+    expect(await migrate({ connectionString: postgres.url!, schema: s })).toEqual({ from: 1, to: 1 });
+    const store = await postgresStore({ connectionString: postgres.url!, schema: s, migrate: false });
+    await store.append('a', [{ type: 'T', data: 1 }]);
+    await store.close();
+  });
+
+  it('processes that start together migrate once', async () => {
+    const s = schema();
+    const stores = await Promise.all(Array.from({ length: 6 }, () => postgresStore({ connectionString: postgres.url!, schema: s, poolSize: 1 })));
+    await Promise.all(stores.map((st, i) => st.append(`s-${i}`, [{ type: 'T', data: i }])));
+    await Promise.all(stores.map((st) => st.close()));
+    expect(await sql(`SELECT version FROM "${s}".schema_versions`)).toEqual([{ version: 1 }]);
+  });
+
+  it('refuses a schema newer than it knows', async () => {
+    const s = schema();
+    await migrate({ connectionString: postgres.url!, schema: s });
+    await sql(`INSERT INTO "${s}".schema_versions (version) VALUES (99)`);
+    await expect(postgresStore({ connectionString: postgres.url!, schema: s })).rejects.toThrow(ConfigurationError);
+  });
+
+  it("uses the application's pool and leaves it open", async () => {
+    const pool = new pg.Pool({ connectionString: postgres.url, max: 3 });
+    const store = await postgresStore({ pool, schema: schema() });
+    await store.append('a', [{ type: 'T', data: 1 }]);
+    await store.close();
+    expect((await pool.query<{ one: number }>('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    await pool.end();
+  });
+
+  it('bad options are a ConfigurationError', async () => {
+    const url = postgres.url!;
+    await expect(postgresStore({} as never)).rejects.toThrow(ConfigurationError);
+    await expect(postgresStore(null as never)).rejects.toThrow(ConfigurationError);
+    await expect(postgresStore({ connectionString: url, pool: new pg.Pool() })).rejects.toThrow(/exactly one/);
+    await expect(postgresStore({ pool: {} as never })).rejects.toThrow(/pg Pool/);
+    await expect(postgresStore({ connectionString: 'mysql://x' })).rejects.toThrow(ConfigurationError);
+    await expect(postgresStore({ connectionString: url, schema: 'Bad-Name' })).rejects.toThrow(/schema/);
+    await expect(postgresStore({ connectionString: url, schema: 'x; DROP TABLE y' })).rejects.toThrow(/schema/);
+    await expect(postgresStore({ connectionString: url, poolSize: 0 })).rejects.toThrow(/poolSize/);
+    await expect(openStore('postgres://[bad')).rejects.toThrow(ConfigurationError);
+  });
+
+  it('a database that does not exist is a ConfigurationError; a server that does not answer, StoreUnavailableError', async () => {
+    const missing = new URL(postgres.url!);
+    missing.pathname = '/factline_no_such_database';
+    await expect(postgresStore({ connectionString: missing.toString() })).rejects.toThrow(ConfigurationError);
+    const closed = new URL(postgres.url!);
+    closed.port = '1';
+    const error = await postgresStore({ connectionString: closed.toString() }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreUnavailableError);
+    expect(error).toMatchObject({ retryable: true, outcome: 'not_written' });
+  });
+});
