@@ -60,7 +60,7 @@ describe.skipIf(postgres.reason !== undefined)(`postgresStore${postgres.reason ?
 
   it('bad options are a ConfigurationError', async () => {
     const url = postgres.url!;
-    await expect(postgresStore({} as never)).rejects.toThrow(ConfigurationError);
+    await expect(postgresStore({})).rejects.toThrow(ConfigurationError);
     await expect(postgresStore(null as never)).rejects.toThrow(ConfigurationError);
     await expect(postgresStore({ connectionString: url, pool: new pg.Pool() })).rejects.toThrow(/exactly one/);
     await expect(postgresStore({ pool: {} as never })).rejects.toThrow(/pg Pool/);
