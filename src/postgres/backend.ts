@@ -92,6 +92,14 @@ export class PostgresBackend implements StoreBackend {
     const client = await this.pool.connect().catch((error: unknown) => {
       throw toFactlineError(error);
     });
+    // Writes rely on each statement seeing what committed before it started (reserve() checks the
+    // heads after taking the lock): READ COMMITTED, whatever the server's default.
+    try {
+      await client.query('SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED');
+    } catch (error) {
+      client.release(error as Error);
+      throw toFactlineError(error);
+    }
     // A connection dropped while idle between batches says so with 'error': let it go then, so
     // that the next batch starts on a sound one instead of failing.
     const onError = (error: Error) => {
@@ -109,6 +117,8 @@ export class PostgresBackend implements StoreBackend {
     this.dropWriterListener?.();
     // Keep swallowing late errors of the dropped connection: an 'error' with no listener throws.
     client?.on('error', ignore);
+    // A sound connection goes back to the pool as it came (queued before anyone else's query).
+    if (client && !error) client.query('RESET default_transaction_isolation').catch(ignore);
     client?.release(error);
   }
 
@@ -177,7 +187,7 @@ export class PostgresBackend implements StoreBackend {
 
   /** Takes the lock before reading, so nothing can move under the plan. */
   private async locked(client: pg.PoolClient, requests: readonly WriteRequest[]): Promise<readonly Outcome[]> {
-    await client.query('BEGIN');
+    await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
     try {
       await client.query(this.sql.lock);
       const basis = await this.read(client, requests);

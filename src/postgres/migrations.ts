@@ -65,7 +65,9 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
  * wait for it and then find nothing to do. Returns the version it found.
  */
 export async function migrate(client: pg.ClientBase, n: Names): Promise<number> {
-  await client.query('BEGIN');
+  // READ COMMITTED whatever the server's default: what the lock's previous holder committed must
+  // be visible to the statements after it.
+  await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
   try {
     await client.query('SELECT pg_advisory_xact_lock($1, $2)', [n.lockSpace + 1, n.lockKey]);
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${n.schema}`);

@@ -73,6 +73,21 @@ describe.skipIf(postgres.reason !== undefined)(`PostgreSQL faults${postgres.reas
     await proxy.close();
   });
 
+  it('stores whose server default is REPEATABLE READ still write concurrently without conflicts or gaps', async () => {
+    const schema = schemaForTest();
+    const url = withParams(postgres.url!, { options: '-c default_transaction_isolation=repeatable\\ read' });
+    const [a, b] = await Promise.all([postgresStore({ connectionString: url, schema }), postgresStore({ connectionString: url, schema })]);
+    expect((await sql<{ v: string }>('SELECT 1 AS v')).length).toBe(1);
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => (i % 2 ? a : b).append(`s-${i % 3}`, [{ type: 'T', data: i }])));
+    expect(results).toHaveLength(200);
+    for (const s of ['s-0', 's-1', 's-2']) {
+      const versions: number[] = [];
+      for await (const e of a.readStream(s)) versions.push(e.version);
+      expect(versions).toEqual(versions.map((_, i) => i + 1));
+    }
+    await Promise.all([a.close(), b.close()]);
+  });
+
   it('a connection dropped while idle is replaced before the next append: no error reaches the caller', async () => {
     const schema = schemaForTest();
     const app = `factline_idle_${schema}`;
