@@ -56,6 +56,10 @@ export class PostgresBackend implements StoreBackend {
   readonly pollInterval = 500;
   private readonly sql: Statements;
   private readonly cache = new HeadCache(10_000);
+  private writeClient: pg.PoolClient | undefined;
+  private dropWriterListener: (() => void) | undefined;
+  /** True while a write that commits on its own is in flight: its outcome is unknown if the connection fails. */
+  private writing = false;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -76,7 +80,9 @@ export class PostgresBackend implements StoreBackend {
       );
     } catch (error) {
       const mapped = toFactlineError(error, this.writing ? 'unknown' : 'not_written');
-      if (isStoreUnavailableError(mapped)) this.dropWriter(mapped);
+      // Whatever failed (a lost connection, a statement timeout, a cancel), the connection may be
+      // broken or inside an aborted transaction: never reuse it. The pool drops it.
+      this.dropWriter(mapped);
       throw mapped;
     } finally {
       this.writing = false;
@@ -121,13 +127,6 @@ export class PostgresBackend implements StoreBackend {
     if (client && !error) client.query('RESET default_transaction_isolation').catch(ignore);
     client?.release(error);
   }
-
-  private dropWriterListener: (() => void) | undefined;
-
-  private writeClient: pg.PoolClient | undefined;
-
-  /** True while a write that commits on its own is in flight: its outcome is unknown if the connection fails. */
-  private writing = false;
 
   /**
    * Heads to plan on without reading: those this process last saw, else what an append expects
@@ -185,21 +184,19 @@ export class PostgresBackend implements StoreBackend {
     }
   }
 
-  /** Takes the lock before reading, so nothing can move under the plan. */
+  /**
+   * Takes the lock before reading, so nothing can move under the plan. On any error the caller
+   * drops the connection, which ends the transaction.
+   */
   private async locked(client: pg.PoolClient, requests: readonly WriteRequest[]): Promise<readonly Outcome[]> {
     await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
-    try {
-      await client.query(this.sql.lock);
-      const basis = await this.read(client, requests);
-      const plan = planBatch(requests, basis.heads, basis.known, basis.first, Date.now());
-      const outcomes = needsWrite(plan) ? await this.write(client, plan, basis, false) : plan.outcomes;
-      this.writing = true;
-      await client.query('COMMIT');
-      return outcomes;
-    } catch (error) {
-      if (!this.writing) await client.query('ROLLBACK').catch(() => {});
-      throw error;
-    }
+    await client.query(this.sql.lock);
+    const basis = await this.read(client, requests);
+    const plan = planBatch(requests, basis.heads, basis.known, basis.first, Date.now());
+    const outcomes = needsWrite(plan) ? await this.write(client, plan, basis, false) : plan.outcomes;
+    this.writing = true;
+    await client.query('COMMIT');
+    return outcomes;
   }
 
   /**
@@ -234,7 +231,15 @@ export class PostgresBackend implements StoreBackend {
     ];
     if (this.hooks) values.push(this.hooks.sleep?.() ?? 0, this.hooks.rollback?.() ?? false);
     this.writing = commits;
-    const { rows } = await client.query<{ first: string }>({ ...this.sql.write, values });
+    let rows: { first: string }[];
+    try {
+      ({ rows } = await client.query<{ first: string }>({ ...this.sql.write, values }));
+    } catch (error) {
+      // The server answered, so the statement failed whole (a refused plan, FL001 or 23505, say):
+      // only a lost connection leaves the outcome unknown.
+      if (!isStoreUnavailableError(toFactlineError(error))) this.writing = false;
+      throw error;
+    }
     this.writing = false;
     const written = shiftPositions(plan, basis.first, BigInt(rows[0]!.first) - basis.first);
     for (const head of written.heads) this.cache.set(head);

@@ -3,6 +3,9 @@ import { ConfigurationError, isFactlineError, StoreUnavailableError } from '../e
 // SQLSTATE classes and codes that mean the server or the connection went away, not our request.
 const UNAVAILABLE = /^(08|57P0[123]|53)/;
 const NODE_NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+// The server gave up on the statement (a timeout, a cancel, a deadlock): it failed whole, and the
+// same call may succeed when tried again.
+const GAVE_UP = new Set(['57014', '55P03', '40001', '40P01']);
 // pg reports a lost connection as an Error without a code.
 const LOST = /Connection terminated|connection error|not queryable|timeout exceeded when trying to connect|Connection ended/i;
 
@@ -15,6 +18,9 @@ export function toFactlineError(error: unknown, outcome: 'unknown' | 'not_writte
   if (!(error instanceof Error)) return new Error(String(error));
   if (isFactlineError(error)) return error;
   const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && GAVE_UP.has(code)) {
+    return new StoreUnavailableError(`PostgreSQL gave up on the statement (${code}: ${error.message}); nothing was written`, 'not_written', error);
+  }
   if ((typeof code === 'string' && (UNAVAILABLE.test(code) || NODE_NETWORK.has(code))) || (code === undefined && LOST.test(error.message))) {
     const what = outcome === 'unknown' ? 'the connection failed while committing: the outcome is unknown' : 'nothing was written';
     return new StoreUnavailableError(`PostgreSQL is unavailable (${error.message}); ${what}`, outcome, error);

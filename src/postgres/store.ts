@@ -17,7 +17,7 @@ export interface PostgresConnection {
 }
 
 export interface PostgresStoreOptions extends StoreOptions, PostgresConnection {
-  /** Connections in the pool the store makes. Default 10. */
+  /** Connections in the pool the store makes, at least 2 (one is kept for writes). Default 10. */
   readonly poolSize?: number;
   /** Migrate the schema on open (default), or only check that it is current (`false`). */
   readonly migrate?: boolean;
@@ -71,6 +71,9 @@ export async function migrate(options: PostgresConnection): Promise<{ from: numb
   }
 }
 
+// The store keeps one connection for its writes; reads need at least one more.
+const MIN_POOL = 2;
+
 function connect(options: PostgresStoreOptions): { pool: pg.Pool; owned: boolean } {
   if (typeof options !== 'object' || options === null) throw new ConfigurationError('postgresStore needs options: { connectionString } or { pool }');
   const { connectionString, pool, poolSize = 10 } = options;
@@ -82,13 +85,15 @@ function connect(options: PostgresStoreOptions): { pool: pg.Pool; owned: boolean
     if (typeof pool !== 'object' || pool === null || typeof pool.connect !== 'function' || typeof pool.query !== 'function') {
       throw new ConfigurationError('pool must be a pg Pool');
     }
+    const max = (pool as { options?: { max?: unknown } }).options?.max;
+    if (typeof max === 'number' && max < MIN_POOL) throw new ConfigurationError(`the pool needs at least ${MIN_POOL} connections (max: ${max})`);
     return { pool, owned: false };
   }
   if (typeof connectionString !== 'string' || !/^postgres(ql)?:\/\//.test(connectionString)) {
     throw new ConfigurationError('connectionString must be a postgres:// URL');
   }
-  if (!Number.isSafeInteger(poolSize) || poolSize < 1) throw new ConfigurationError('poolSize must be a positive integer');
-  return { pool: new pg.Pool({ connectionString, max: poolSize }), owned: true };
+  if (!Number.isSafeInteger(poolSize) || poolSize < MIN_POOL) throw new ConfigurationError(`poolSize must be an integer ≥ ${MIN_POOL}`);
+  return { pool: new pg.Pool({ connectionString, max: poolSize, keepAlive: true }), owned: true };
 }
 
 async function checkVersion(client: pg.PoolClient, n: ReturnType<typeof names>): Promise<void> {

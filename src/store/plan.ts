@@ -52,7 +52,8 @@ export function planBatch(
       if (head?.deleted) return { ok: true, result: { version: head.version, position: head.position } };
       const conflict = checkExpected(request.stream, request.expectedVersion, head);
       if (conflict) return { ok: false, error: conflict };
-      const next = advance(request.stream, head, now, head?.version ?? 0, head?.position ?? 0n);
+      // Like an append's, a delete's time never goes before the stream's last event.
+      const next = advance(request.stream, head, Math.max(now, head?.updatedAt ?? 0), head?.version ?? 0, head?.position ?? 0n);
       heads.set(request.stream, { ...next, deleted: true });
       return { ok: true, result: { version: next.version, position: next.position } };
     }

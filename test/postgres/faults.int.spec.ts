@@ -88,6 +88,36 @@ describe.skipIf(postgres.reason !== undefined)(`PostgreSQL faults${postgres.reas
     await Promise.all([a.close(), b.close()]);
   });
 
+  it('statement timeouts while the lock is busy fail only those appends: the store goes on writing', { timeout: 60_000 }, async () => {
+    const schema = schemaForTest();
+    // The writer under test gives up on any statement after 60 ms; three others hold the lock 30 ms a write.
+    const store = await postgresStore({ connectionString: withParams(postgres.url!, { options: '-c statement_timeout=60' }), schema });
+    const others = await Promise.all([1, 2, 3].map(() => postgresStore({ connectionString: postgres.url!, schema, testHooks: { sleep: () => 0.03 } })));
+    let stop = false;
+    const load = others.map(async (other, k) => {
+      for (let i = 0; !stop; i++) await Promise.all([0, 1, 2, 3].map((j) => other.append(`s-${(i + j) % 3}`, [{ type: 'Other', data: k }]).catch(() => {})));
+    });
+    const outcomes: string[] = [];
+    for (let i = 0; i < 50; i++) {
+      outcomes.push(
+        await store.append(`s-${i % 3}`, [{ type: 'Mine', data: i }]).then(
+          () => 'ok',
+          (e: { code?: string; outcome?: string; cause?: { code?: string } }) => `${e.code}/${e.outcome}/${e.cause?.code}`,
+        ),
+      );
+    }
+    stop = true;
+    await Promise.all(load);
+    const counts = outcomes.reduce<Record<string, number>>((m, o) => ({ ...m, [o]: (m[o] ?? 0) + 1 }), {});
+    console.log('appends under a 60 ms statement timeout while others hold the lock:', counts);
+    // A timed-out append is refused as retryable with nothing written, and never leaves the store
+    // stuck in an aborted transaction (25P02).
+    for (const outcome of outcomes) expect(['ok', 'STORE_UNAVAILABLE/not_written/57014']).toContain(outcome);
+    expect(outcomes).toContain('STORE_UNAVAILABLE/not_written/57014');
+    expect(await store.append('quiet', [{ type: 'Mine', data: 0 }])).toMatchObject({ version: 1 });
+    await Promise.all([store.close(), ...others.map((o) => o.close())]);
+  });
+
   it('a connection dropped while idle is replaced before the next append: no error reaches the caller', async () => {
     const schema = schemaForTest();
     const app = `factline_idle_${schema}`;

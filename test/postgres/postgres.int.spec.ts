@@ -36,7 +36,7 @@ describe.skipIf(postgres.reason !== undefined)(`postgresStore${postgres.reason ?
 
   it('processes that start together migrate once', async () => {
     const s = schema();
-    const stores = await Promise.all(Array.from({ length: 6 }, () => postgresStore({ connectionString: postgres.url!, schema: s, poolSize: 1 })));
+    const stores = await Promise.all(Array.from({ length: 6 }, () => postgresStore({ connectionString: postgres.url!, schema: s, poolSize: 2 })));
     await Promise.all(stores.map((st, i) => st.append(`s-${i}`, [{ type: 'T', data: i }])));
     await Promise.all(stores.map((st) => st.close()));
     expect(await sql(`SELECT version FROM "${s}".schema_versions`)).toEqual([{ version: 1 }]);
@@ -67,7 +67,8 @@ describe.skipIf(postgres.reason !== undefined)(`postgresStore${postgres.reason ?
     await expect(postgresStore({ connectionString: 'mysql://x' })).rejects.toThrow(ConfigurationError);
     await expect(postgresStore({ connectionString: url, schema: 'Bad-Name' })).rejects.toThrow(/schema/);
     await expect(postgresStore({ connectionString: url, schema: 'x; DROP TABLE y' })).rejects.toThrow(/schema/);
-    await expect(postgresStore({ connectionString: url, poolSize: 0 })).rejects.toThrow(/poolSize/);
+    await expect(postgresStore({ connectionString: url, poolSize: 1 })).rejects.toThrow(/poolSize/);
+    await expect(postgresStore({ pool: new pg.Pool({ connectionString: url, max: 1 }) })).rejects.toThrow(/at least 2/);
     await expect(openStore('postgres://[bad')).rejects.toThrow(ConfigurationError);
   });
 
