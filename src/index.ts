@@ -5,6 +5,7 @@ export {
   DuplicateEventIdError,
   ErrorCode,
   EventTooLargeError,
+  EventVersionError,
   FactlineError,
   InvalidStreamNameError,
   StoreClosedError,
@@ -15,6 +16,7 @@ export {
   isConfigurationError,
   isDuplicateEventIdError,
   isEventTooLargeError,
+  isEventVersionError,
   isFactlineError,
   isInvalidStreamNameError,
   isStoreClosedError,
@@ -24,16 +26,26 @@ export {
   type ValidationIssue,
 } from './events/errors.js';
 export { uuidv7 } from './events/uuid.js';
+export {
+  defineEvents,
+  type DefinedEvents,
+  type EventDefinition,
+  type EventDefinitionMap,
+  type EventOf,
+  type NewEventOf,
+  type Upcaster,
+} from './events/definitions.js';
 export type {
   AppendOptions,
   AppendResult,
   DeleteStreamOptions,
   EventStore,
+  NewEventFor,
   ReadAllOptions,
   ReadStreamOptions,
   StreamInfo,
   SubscribeOptions,
 } from './store/event-store.js';
-export type { StoreOptions } from './store/create-store.js';
+export type { EventsOf, NewEventsOf, StoreFor, StoreOptions } from './store/create-store.js';
 export { memoryStore } from './store/memory-store.js';
 export { openStore } from './store/open-store.js';

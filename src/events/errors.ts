@@ -11,6 +11,7 @@ export const ErrorCode = {
   storeClosed: 'STORE_CLOSED',
   storeUnavailable: 'STORE_UNAVAILABLE',
   configuration: 'CONFIGURATION',
+  eventVersion: 'EVENT_VERSION',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -121,6 +122,21 @@ export class StoreUnavailableError extends FactlineError {
   }
 }
 
+/**
+ * A stored event is of a newer version of its type than this code defines: it was written by newer
+ * code. Deploy readers before writers, or define the new version here.
+ */
+export class EventVersionError extends FactlineError {
+  constructor(
+    readonly eventId: string,
+    readonly type: string,
+    readonly stored: number,
+    readonly known: number,
+  ) {
+    super(ErrorCode.eventVersion, `event ${eventId} of type ${type} is stored at version ${stored}; this code knows up to ${known}`);
+  }
+}
+
 /** A store URL or option that cannot work. */
 export class ConfigurationError extends FactlineError {
   constructor(message: string) {
@@ -150,6 +166,7 @@ export const isStreamDeletedError = guard<StreamDeletedError>(ErrorCode.streamDe
 export const isStoreClosedError = guard<StoreClosedError>(ErrorCode.storeClosed);
 export const isStoreUnavailableError = guard<StoreUnavailableError>(ErrorCode.storeUnavailable);
 export const isConfigurationError = guard<ConfigurationError>(ErrorCode.configuration);
+export const isEventVersionError = guard<EventVersionError>(ErrorCode.eventVersion);
 
 function formatPath(path: readonly (string | number)[]): string {
   return path.length === 0 ? '(input)' : path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('').replace(/^\./, '');

@@ -59,13 +59,18 @@ export function checkExpectedVersion(value: unknown): ExpectedVersion {
  * Checks every event of one append and serializes it; throws before anything is written.
  * All issues are collected so that one error names every bad event.
  */
-export function prepareEvents(stream: string, events: unknown, maxEventSize: number): PreparedEvent[] {
+export function prepareEvents(
+  stream: string,
+  events: unknown,
+  maxEventSize: number,
+  versionOf: (type: string) => number = () => 1,
+): PreparedEvent[] {
   if (!Array.isArray(events)) throw new ValidationError([{ path: ['events'], message: 'must be an array' }]);
   const issues: ValidationIssue[] = [];
   const prepared: PreparedEvent[] = [];
   const ids = new Set<string>();
   for (let i = 0; i < events.length; i++) {
-    const event = prepareEvent(events[i], i, issues);
+    const event = prepareEvent(events[i], i, issues, versionOf);
     if (!event) continue;
     if (ids.has(event.id)) issues.push({ path: ['events', i, 'id'], message: `id ${event.id} appears twice in this append` });
     ids.add(event.id);
@@ -77,7 +82,7 @@ export function prepareEvents(stream: string, events: unknown, maxEventSize: num
   return prepared;
 }
 
-function prepareEvent(event: unknown, i: number, issues: ValidationIssue[]): PreparedEvent | undefined {
+function prepareEvent(event: unknown, i: number, issues: ValidationIssue[], versionOf: (type: string) => number): PreparedEvent | undefined {
   const at = (...path: (string | number)[]) => ['events', i, ...path];
   if (typeof event !== 'object' || event === null || Array.isArray(event)) {
     issues.push({ path: at(), message: 'must be an object with type and data' });
@@ -97,7 +102,7 @@ function prepareEvent(event: unknown, i: number, issues: ValidationIssue[]): Pre
     type,
     data: JSON.stringify(data),
     metadata: metadata === undefined || isEmpty(metadata) ? null : JSON.stringify(metadata),
-    schemaVersion: 1,
+    schemaVersion: versionOf(type),
     idGiven: id !== undefined,
   };
 }

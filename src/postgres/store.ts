@@ -1,7 +1,6 @@
 import pg from 'pg';
 import { ConfigurationError } from '../events/errors.js';
-import { createStore, type StoreOptions } from '../store/create-store.js';
-import type { EventStore } from '../store/event-store.js';
+import { createStore, type StoreFor, type StoreOptions } from '../store/create-store.js';
 import { PostgresBackend, type PostgresTestHooks } from './backend.js';
 import { toFactlineError } from './errors.js';
 import { SCHEMA_VERSION, migrate as migrateSchema } from './migrations.js';
@@ -29,7 +28,7 @@ export interface PostgresStoreOptions extends StoreOptions, PostgresConnection {
  * The PostgreSQL store: several processes and machines appending to one database, with
  * positions in commit order. Opening connects and migrates the schema, hence the promise.
  */
-export async function postgresStore(options: PostgresStoreOptions): Promise<EventStore> {
+export async function postgresStore<O extends PostgresStoreOptions>(options: O): Promise<StoreFor<O>> {
   const { pool, owned } = connect(options);
   const n = names(options.schema ?? 'factline');
   // An idle pooled connection that the server drops emits 'error'; the pool replaces it.

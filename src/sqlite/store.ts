@@ -2,8 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { ConfigurationError } from '../events/errors.js';
-import { createStore, type StoreOptions } from '../store/create-store.js';
-import type { EventStore } from '../store/event-store.js';
+import { createStore, type StoreFor, type StoreOptions } from '../store/create-store.js';
 import { SqliteBackend } from './backend.js';
 import { toFactlineError } from './errors.js';
 import { migrate } from './migrations.js';
@@ -21,7 +20,7 @@ export interface SqliteStoreOptions extends StoreOptions {
 }
 
 /** The embedded store: one SQLite file in WAL mode, shared safely by several processes. */
-export function sqliteStore(options: SqliteStoreOptions): EventStore {
+export function sqliteStore<O extends SqliteStoreOptions>(options: O): StoreFor<O> {
   if (typeof options !== 'object' || options === null) throw new ConfigurationError('sqliteStore needs options: { path }');
   const { path, synchronous = 'full', busyTimeout = 5000 } = options;
   if (typeof path !== 'string' || path === '') throw new ConfigurationError('sqliteStore needs a path (or ":memory:")');

@@ -1,7 +1,8 @@
 import { ConfigurationError, StoreClosedError, StreamDeletedError, isStoreUnavailableError } from '../events/errors.js';
+import type { DefinedEvents, EventOf, NewEventOf } from '../events/definitions.js';
 import type { NewEvent, RecordedEvent } from '../events/types.js';
 import { checkExpectedVersion, checkOptions, checkStreamName, prepareEvents } from '../events/validate.js';
-import { MAX_POSITION, type StoreBackend } from './backend.js';
+import { MAX_POSITION, type StoreBackend, type StoredEvent } from './backend.js';
 import { ChangeFeed } from './change-feed.js';
 import { decodeEvent } from './decode.js';
 import type {
@@ -19,6 +20,8 @@ import { allReadOptions, streamReadOptions } from './read-options.js';
 
 /** Options every store takes, whatever its adapter. */
 export interface StoreOptions {
+  /** Event definitions: data is validated on append and upcast on every read. */
+  readonly events?: DefinedEvents;
   /** Largest event accepted, in bytes of serialized data plus metadata. Default 1 MiB. */
   readonly maxEventSize?: number;
   /** Events held in memory per page while reading. Default 500. */
@@ -48,7 +51,7 @@ const DEFAULTS = {
 // Timers take at most 2^31 - 1 ms; no option has a use beyond that.
 const MAX_SETTING = 2 ** 31 - 1;
 
-type Settings = Required<Omit<StoreOptions, 'pollInterval'>> & Pick<StoreOptions, 'pollInterval'>;
+type Settings = Required<Omit<StoreOptions, 'pollInterval' | 'events'>> & Pick<StoreOptions, 'pollInterval'>;
 const SETTING_KEYS = ['maxEventSize', 'pageSize', 'pollInterval', 'maxBatchAppends', 'maxBatchEvents'] as const;
 
 function settings(options: StoreOptions): Settings {
@@ -65,9 +68,22 @@ function settings(options: StoreOptions): Settings {
   return { ...DEFAULTS, ...given };
 }
 
+/** The events of a store opened with these options: the defined union, or any event. */
+export type EventsOf<O> = O extends { readonly events: infer D } ? (D extends DefinedEvents ? EventOf<D> : RecordedEvent) : RecordedEvent;
+
+/** The events a store opened with these options takes. */
+export type NewEventsOf<O> = O extends { readonly events: infer D } ? (D extends DefinedEvents ? NewEventOf<D> : NewEvent) : NewEvent;
+
+/** The store that these options open. */
+export type StoreFor<O> = EventStore<EventsOf<O>, NewEventsOf<O>>;
+
 /** Builds the public store on an adapter's backend: every rule of the contract lives here, once. */
-export function createStore(backend: StoreBackend, options: StoreOptions = {}): EventStore {
-  return new CoreStore(backend, settings(options));
+export function createStore<O extends StoreOptions>(backend: StoreBackend, options?: O): StoreFor<O> {
+  const events = options?.events;
+  if (events !== undefined && typeof events.upcast !== 'function') {
+    throw new ConfigurationError('events must come from defineEvents(...)');
+  }
+  return new CoreStore(backend, settings(options === undefined ? {} : options), events) as unknown as StoreFor<O>;
 }
 
 class CoreStore implements EventStore {
@@ -75,10 +91,14 @@ class CoreStore implements EventStore {
   private readonly feed: ChangeFeed;
   private closing: Promise<void> | undefined;
 
+  private readonly decode: (row: StoredEvent) => RecordedEvent;
+
   constructor(
     private readonly backend: StoreBackend,
     private readonly settings: Settings,
+    private readonly events: DefinedEvents | undefined,
   ) {
+    this.decode = events ? (row) => events.upcast(decodeEvent(row)) : decodeEvent;
     this.committer = new GroupCommitter((requests) => this.commit(requests), {
       maxRequests: settings.maxBatchAppends,
       maxEvents: settings.maxBatchEvents,
@@ -100,7 +120,9 @@ class CoreStore implements EventStore {
     this.checkOpen();
     checkStreamName(stream);
     const expectedVersion = checkExpectedVersion(checkOptions(options).expectedVersion);
-    const prepared = prepareEvents(stream, events, this.settings.maxEventSize);
+    const input = this.events && Array.isArray(events) ? await this.events.validate(events) : events;
+    const prepared = prepareEvents(stream, input, this.settings.maxEventSize, this.events?.versionOf);
+    this.checkOpen(); // schemas may validate asynchronously: the store may have closed meanwhile
     return this.committer.submit({ kind: 'append', stream, events: prepared, expectedVersion });
   }
 
@@ -141,7 +163,7 @@ class CoreStore implements EventStore {
       const page = await this.backend.readStream(stream, { ...read, from: low, to: high, limit });
       for (const row of page) {
         this.checkOpen();
-        yield decodeEvent(row);
+        yield this.decode(row);
       }
       left -= page.length;
       if (page.length < limit) return;
@@ -164,7 +186,7 @@ class CoreStore implements EventStore {
       const page = await this.backend.readAll({ ...read, after, limit });
       for (const row of page) {
         this.checkOpen();
-        yield decodeEvent(row);
+        yield this.decode(row);
       }
       left -= page.length;
       if (page.length < limit) return;
@@ -196,7 +218,7 @@ class CoreStore implements EventStore {
           const page = await this.backend.readAll({ ...read, after, limit: this.settings.pageSize });
           for (const row of page) {
             if (stopped()) return;
-            yield decodeEvent(row);
+            yield this.decode(row);
             after = row.position;
           }
           if (page.length < this.settings.pageSize && after < head) after = head;

@@ -54,13 +54,20 @@ export interface DeleteStreamOptions {
   readonly expectedVersion?: ExpectedVersion;
 }
 
-/** The one contract every store keeps: memory, SQLite and PostgreSQL alike. */
-export interface EventStore {
-  append(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult>;
-  readStream(stream: string, options?: ReadStreamOptions): AsyncIterable<RecordedEvent>;
-  readAll(options?: ReadAllOptions): AsyncIterable<RecordedEvent>;
+/** The event one may append to a store whose events are `E`. */
+export type NewEventFor<E extends RecordedEvent> = E extends RecordedEvent<infer T, infer D> ? NewEvent<T, D> : never;
+
+/**
+ * The one contract every store keeps: memory, SQLite and PostgreSQL alike. With event definitions
+ * `E` is the union of its recorded events (`EventOf<typeof events>`) and `N` of the events it
+ * takes (`NewEventOf<typeof events>`: data as the schemas accept it).
+ */
+export interface EventStore<E extends RecordedEvent = RecordedEvent, N extends NewEvent = NewEventFor<E>> {
+  append(stream: string, events: readonly N[], options?: AppendOptions): Promise<AppendResult>;
+  readStream(stream: string, options?: ReadStreamOptions): AsyncIterable<E>;
+  readAll(options?: ReadAllOptions): AsyncIterable<E>;
   /** Catches up from `after`, then stays live until aborted, broken out of, or the store closes. */
-  subscribe(options?: SubscribeOptions): AsyncIterable<RecordedEvent>;
+  subscribe(options?: SubscribeOptions): AsyncIterable<E>;
   streamInfo(stream: string): Promise<StreamInfo>;
   /** Soft delete: a tombstone. The events stay in `readAll` and subscriptions. */
   deleteStream(stream: string, options?: DeleteStreamOptions): Promise<void>;

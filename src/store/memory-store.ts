@@ -1,8 +1,7 @@
-import { createStore, type StoreOptions } from './create-store.js';
-import type { EventStore } from './event-store.js';
+import { createStore, type StoreFor, type StoreOptions } from './create-store.js';
 import { MemoryBackend } from './memory-backend.js';
 
 /** A store that lives in this process only: for tests and experiments. */
-export function memoryStore(options: StoreOptions = {}): EventStore {
+export function memoryStore<O extends StoreOptions = StoreOptions>(options?: O): StoreFor<O> {
   return createStore(new MemoryBackend(), options);
 }

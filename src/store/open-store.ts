@@ -1,6 +1,5 @@
 import { ConfigurationError } from '../events/errors.js';
-import type { StoreOptions } from './create-store.js';
-import type { EventStore } from './event-store.js';
+import type { StoreFor, StoreOptions } from './create-store.js';
 import { memoryStore } from './memory-store.js';
 
 /**
@@ -11,18 +10,19 @@ import { memoryStore } from './memory-store.js';
  * - `postgres://user@host:5432/db` (or `postgresql://`), with an optional `?schema=name`.
  * The adapter's driver is loaded only when its URL is used.
  */
-export async function openStore(url: string, options: StoreOptions = {}): Promise<EventStore> {
+export async function openStore<O extends StoreOptions = StoreOptions>(url: string, options?: O): Promise<StoreFor<O>> {
   if (typeof url !== 'string') throw new ConfigurationError('openStore needs a URL such as "sqlite:./data/app.db" or "memory:"');
   if (url === 'memory:') return memoryStore(options);
   if (url.startsWith('sqlite:')) {
     const { path, synchronous } = parseSqliteUrl(url);
     const { sqliteStore } = await import('../sqlite/index.js');
-    return sqliteStore({ ...options, path, ...(synchronous ? { synchronous } : {}) });
+    // The adapter keeps the caller's events; the spread only hides that from the type checker.
+    return sqliteStore({ ...options, path, ...(synchronous ? { synchronous } : {}) }) as StoreFor<O>;
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
     const { connectionString, schema } = parsePostgresUrl(url);
     const { postgresStore } = await importAdapter(() => import('../postgres/index.js'), 'pg');
-    return postgresStore({ ...options, connectionString, ...(schema ? { schema } : {}) });
+    return (await postgresStore({ ...options, connectionString, ...(schema ? { schema } : {}) })) as StoreFor<O>;
   }
   throw new ConfigurationError(`unsupported store URL "${url}": use "memory:", "sqlite:PATH" or "postgres://…"`);
 }

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EventStore, StoreOptions } from '../../src/index.js';
 import { memoryStore } from '../../src/index.js';
+import { createStore } from '../../src/store/create-store.js';
+import { MemoryBackend } from '../../src/store/memory-backend.js';
 import { postgresStore } from '../../src/postgres/index.js';
 import { sqliteStore } from '../../src/sqlite/index.js';
 import { dropSchema, freshSchema, postgres } from '../support/postgres.js';
@@ -15,6 +17,8 @@ export interface Adapter {
   readonly name: string;
   /** A fresh, empty store; `cleanup` is registered by the suite. */
   open(options?: StoreOptions): Promise<OpenedStore>;
+  /** Several stores over the same fresh storage, each with its own options (old and new code, say). */
+  openShared(options: readonly StoreOptions[]): Promise<{ stores: EventStore[]; cleanup: () => Promise<void> }>;
   readonly skips: Readonly<Record<string, string>>;
   /** Why the adapter cannot run here at all (its server is unreachable), if so. */
   readonly unavailable?: string;
@@ -33,6 +37,11 @@ export const adapters: readonly Adapter[] = [
       const store = memoryStore(options);
       return Promise.resolve({ store, cleanup: () => store.close() });
     },
+    openShared(options) {
+      const backend = new MemoryBackend();
+      const stores = options.map((o) => createStore(backend, o) as EventStore);
+      return Promise.resolve({ stores, cleanup: () => closeAll(stores) });
+    },
   },
   {
     name: 'sqlite',
@@ -44,6 +53,17 @@ export const adapters: readonly Adapter[] = [
         store,
         async cleanup() {
           await store.close();
+          rmSync(dir, { recursive: true, force: true });
+        },
+      });
+    },
+    openShared(options) {
+      const dir = mkdtempSync(join(tmpdir(), 'factline-conf-'));
+      const stores = options.map((o) => sqliteStore({ ...o, path: join(dir, 'events.db') }) as EventStore);
+      return Promise.resolve({
+        stores,
+        async cleanup() {
+          await closeAll(stores);
           rmSync(dir, { recursive: true, force: true });
         },
       });
@@ -64,5 +84,21 @@ export const adapters: readonly Adapter[] = [
         },
       };
     },
+    async openShared(options) {
+      const schema = freshSchema();
+      const stores: EventStore[] = [];
+      for (const o of options) stores.push((await postgresStore({ ...o, connectionString: postgres.url!, schema, poolSize: 3 })));
+      return {
+        stores,
+        async cleanup() {
+          await closeAll(stores);
+          await dropSchema(schema);
+        },
+      };
+    },
   },
 ];
+
+async function closeAll(stores: readonly EventStore[]): Promise<void> {
+  for (const store of stores) await store.close();
+}

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, describe, it } from 'vitest';
-import type { EventStore, RecordedEvent, StoreOptions } from '../../src/index.js';
+import type { EventStore, RecordedEvent, StoreFor, StoreOptions } from '../../src/index.js';
 import { closeAdmin } from '../support/postgres.js';
 import { adapters, type Adapter } from './adapters.js';
 
@@ -8,7 +8,9 @@ afterAll(closeAdmin);
 export interface Context {
   readonly adapter: Adapter;
   /** Opens a fresh store for this test; it is closed and removed after the test. */
-  readonly open: (options?: StoreOptions) => Promise<EventStore>;
+  readonly open: <O extends StoreOptions>(options?: O) => Promise<StoreFor<O>>;
+  /** Several stores over one fresh storage, each with its own options; closed after the test. */
+  readonly openShared: (options: readonly StoreOptions[]) => Promise<EventStore[]>;
   /** `it`, unless the adapter lists this case in its `skips` (then skipped, with the reason in the name). */
   readonly test: (name: string, fn: () => Promise<void>) => void;
 }
@@ -24,10 +26,15 @@ export function conformance(title: string, body: (ctx: Context) => void): void {
       });
       body({
         adapter,
-        async open(options) {
+        async open<O extends StoreOptions>(options?: O) {
           const { store, cleanup } = await adapter.open(options);
           opened.push(cleanup);
-          return store;
+          return store as unknown as StoreFor<O>;
+        },
+        async openShared(options) {
+          const { stores, cleanup } = await adapter.openShared(options);
+          opened.push(cleanup);
+          return stores;
         },
         test(name, fn) {
           const reason = adapter.skips[name];
