@@ -264,6 +264,11 @@ export class PostgresBackend implements StoreBackend {
     return withPositions(rows);
   }
 
+  async eventsById(ids: readonly string[]): Promise<readonly StoredEvent[]> {
+    const { rows } = await this.query<EventRow>(this.sql.byId, [ids]);
+    return withPositions(rows);
+  }
+
   async headPosition(): Promise<bigint> {
     const { rows } = await this.query<{ max: string }>(this.sql.max, []);
     return BigInt(rows[0]!.max);

@@ -10,6 +10,7 @@ export interface Statements {
   readonly backward: { readonly name: string; readonly text: string };
   readonly all: { readonly name: string; readonly text: string };
   readonly max: { readonly name: string; readonly text: string };
+  readonly byId: { readonly name: string; readonly text: string };
 }
 
 // Epoch milliseconds as a float8: cheap to compute and exact for the millisecond times we store.
@@ -77,5 +78,6 @@ export function statements(n: Names, withTestHooks: boolean): Statements {
         ORDER BY e.position LIMIT $4`,
     },
     max: { name: name('max'), text: `SELECT coalesce(max(position), 0)::text AS max FROM ${n.events}` },
+    byId: { name: name('by_id'), text: `SELECT ${columns} FROM ${n.events} AS e WHERE e.id = ANY ($1::uuid[])` },
   };
 }

@@ -58,6 +58,7 @@ export class SqliteBackend implements StoreBackend {
       known: s(`SELECT id, stream, version, position, type, data FROM factline_events
                 WHERE id IN (SELECT value FROM json_each(?))`),
       maxPosition: s('SELECT max(position) FROM factline_events').pluck(),
+      byId: s(`SELECT ${COLUMNS} FROM factline_events WHERE id IN (SELECT value FROM json_each(?))`),
       insert1: s(insertSql(1)),
       insertChunk: s(insertSql(INSERT_CHUNK)),
       insertTombstone: s('INSERT INTO factline_tombstones (stream, version, position, deleted_at) VALUES (?, ?, ?, ?)'),
@@ -152,6 +153,10 @@ export class SqliteBackend implements StoreBackend {
         this.statements.all.all({ after: page.after, types, prefix: page.streamPrefix ?? null, limit: page.limit }),
       ),
     );
+  }
+
+  eventsById(ids: readonly string[]): Promise<readonly StoredEvent[]> {
+    return this.run(() => withPositions(this.statements.byId.all(JSON.stringify(ids))));
   }
 
   headPosition(): Promise<bigint> {

@@ -24,6 +24,8 @@ export interface StoreBackend {
   readAll(page: AllPage): Promise<readonly StoredEvent[]>;
   /** The highest committed position (0n when empty); nothing at or below it is still to come. */
   headPosition(): Promise<bigint>;
+  /** The stored events with these ids, in any order; ids not stored are left out. */
+  eventsById(ids: readonly string[]): Promise<readonly StoredEvent[]>;
   /** True when other processes can write to the same data, so subscriptions must poll for them. */
   readonly shared: boolean;
   /** How often to poll when nothing else is said; a backend that can `watch` polls only as a fallback. */

@@ -1,4 +1,5 @@
-import { ConfigurationError, StoreClosedError, StreamDeletedError, isStoreUnavailableError } from '../events/errors.js';
+import { ConfigurationError, StoreClosedError, StreamDeletedError, ValidationError, isStoreUnavailableError } from '../events/errors.js';
+import { isUuid } from '../events/uuid.js';
 import type { DefinedEvents, EventOf, NewEventOf } from '../events/definitions.js';
 import type { NewEvent, RecordedEvent } from '../events/types.js';
 import { checkExpectedVersion, checkOptions, checkStreamName, prepareEvents } from '../events/validate.js';
@@ -139,6 +140,18 @@ class CoreStore implements EventStore {
     const head = await this.backend.streamHead(stream);
     if (!head) return { version: 0, deleted: false };
     return { version: head.version, deleted: head.deleted, createdAt: new Date(head.createdAt), updatedAt: new Date(head.updatedAt) };
+  }
+
+  async getEvents(ids: readonly string[]): Promise<RecordedEvent[]> {
+    this.checkOpen();
+    if (!Array.isArray(ids) || ids.some((id) => typeof id !== 'string')) {
+      throw new ValidationError([{ path: ['ids'], message: 'must be an array of strings' }]);
+    }
+    // A string that is not a UUID cannot be an id: no need to ask the database (which may refuse it).
+    const wanted = [...new Set(ids.filter(isUuid).map((id) => id.toLowerCase()))];
+    if (wanted.length === 0) return [];
+    const rows = await this.backend.eventsById(wanted);
+    return [...rows].sort((a, b) => (a.position < b.position ? -1 : 1)).map(this.decode);
   }
 
   readStream(stream: string, options?: ReadStreamOptions): AsyncIterable<RecordedEvent> {

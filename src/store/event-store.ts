@@ -69,6 +69,8 @@ export interface EventStore<E extends RecordedEvent = RecordedEvent, N extends N
   /** Catches up from `after`, then stays live until aborted, broken out of, or the store closes. */
   subscribe(options?: SubscribeOptions): AsyncIterable<E>;
   streamInfo(stream: string): Promise<StreamInfo>;
+  /** The events with these ids (any case), in position order; ids not in the store are left out. */
+  getEvents(ids: readonly string[]): Promise<E[]>;
   /** Soft delete: a tombstone. The events stay in `readAll` and subscriptions. */
   deleteStream(stream: string, options?: DeleteStreamOptions): Promise<void>;
   close(): Promise<void>;

@@ -55,6 +55,10 @@ export class MemoryBackend implements StoreBackend {
     return Promise.resolve(out);
   }
 
+  eventsById(ids: readonly string[]): Promise<readonly StoredEvent[]> {
+    return Promise.resolve(ids.flatMap((id) => this.byId.get(id) ?? []));
+  }
+
   headPosition(): Promise<bigint> {
     return Promise.resolve(BigInt(this.events.length));
   }

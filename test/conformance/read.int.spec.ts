@@ -196,3 +196,21 @@ conformance('deleteStream', ({ open, test }) => {
     expect(await store.append('s', [event])).toEqual(first);
   });
 });
+
+conformance('getEvents', ({ open, test }) => {
+  test('finds events by id, in position order, whatever the case; unknown ids and non-UUIDs are left out', async () => {
+    const store = await open();
+    const a = '01900000-0000-7000-8000-00000000000a';
+    const b = '01900000-0000-7000-8000-00000000000b';
+    await store.append('s', [{ id: a, type: 'A', data: 1 }]);
+    await store.append('t', [{ id: b, type: 'B', data: 2 }]);
+    await store.deleteStream('t');
+    const found = await store.getEvents([b.toUpperCase(), a, '01900000-0000-7000-8000-0000000000ff', 'not-a-uuid', a]);
+    expect(found.map((e) => [e.id, e.stream, e.version, e.position, e.data])).toEqual([
+      [a, 's', 1, 1n, 1],
+      [b, 't', 1, 2n, 2], // events of deleted streams stay findable, as in readAll
+    ]);
+    expect(await store.getEvents([])).toEqual([]);
+    await expect(store.getEvents('x' as never)).rejects.toBeInstanceOf(ValidationError);
+  });
+});

@@ -10,6 +10,7 @@ function recording(backend: StoreBackend) {
     shared: backend.shared,
     commit: (r) => backend.commit(r),
     streamHead: (s) => backend.streamHead(s),
+    eventsById: (ids) => backend.eventsById(ids),
     headPosition: () => backend.headPosition(),
     close: () => backend.close(),
     async readStream(stream: string, page: StreamPage) {

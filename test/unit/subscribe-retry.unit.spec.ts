@@ -12,6 +12,7 @@ it('a subscription waits out an unavailable database and goes on from where it w
     shared: false,
     commit: (r) => inner.commit(r),
     streamHead: (s) => inner.streamHead(s),
+    eventsById: (ids) => inner.eventsById(ids),
     readStream: (s, p) => inner.readStream(s, p),
     readAll: (p) => flaky(() => inner.readAll(p)),
     headPosition: () => flaky(() => inner.headPosition()),
