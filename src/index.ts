@@ -49,3 +49,4 @@ export type {
 export type { EventsOf, NewEventsOf, StoreFor, StoreOptions } from './store/create-store.js';
 export { memoryStore } from './store/memory-store.js';
 export { openStore } from './store/open-store.js';
+export { defineDecider, handle, load, type Decider, type DeciderStore, type HandleOptions, type Handled, type LoadOptions, type Loaded } from './decider/index.js';

@@ -144,11 +144,12 @@ class CoreStore implements EventStore {
 
   async getEvents(ids: readonly string[]): Promise<RecordedEvent[]> {
     this.checkOpen();
-    if (!Array.isArray(ids) || ids.some((id) => typeof id !== 'string')) {
+    const given: unknown = ids;
+    if (!Array.isArray(given) || !given.every((id): id is string => typeof id === 'string')) {
       throw new ValidationError([{ path: ['ids'], message: 'must be an array of strings' }]);
     }
     // A string that is not a UUID cannot be an id: no need to ask the database (which may refuse it).
-    const wanted = [...new Set(ids.filter(isUuid).map((id) => id.toLowerCase()))];
+    const wanted = [...new Set(given.filter(isUuid).map((id) => id.toLowerCase()))];
     if (wanted.length === 0) return [];
     const rows = await this.backend.eventsById(wanted);
     return [...rows].sort((a, b) => (a.position < b.position ? -1 : 1)).map(this.decode);

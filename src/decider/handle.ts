@@ -1,0 +1,118 @@
+import { ValidationError, isConcurrencyError } from '../events/errors.js';
+import type { ExpectedVersion, Metadata, RecordedEvent } from '../events/types.js';
+import { checkOptions } from '../events/validate.js';
+import type { NewEventFor } from '../store/event-store.js';
+import { commandEventId, commandEventIds } from './command-ids.js';
+import type { Decider } from './decider.js';
+import { load, type DeciderStore } from './load.js';
+
+export interface HandleOptions {
+  /** Default: the version `handle` loaded. Given explicitly, a conflict is not retried. */
+  readonly expectedVersion?: ExpectedVersion;
+  /** Added to every appended event's metadata (an event's own metadata wins). */
+  readonly metadata?: Metadata;
+  /** How often to load and decide again after a `ConcurrencyError`. Default 3. */
+  readonly retries?: number;
+  /**
+   * Makes the command idempotent: its events get ids derived from the key, and a command whose
+   * events are already in the stream returns its original result without deciding again.
+   */
+  readonly idempotencyKey?: string;
+}
+
+export interface Handled<S, E extends RecordedEvent = RecordedEvent> {
+  /** The state right after the command's events. */
+  readonly state: S;
+  /** The events the command appended, as recorded. */
+  readonly events: readonly E[];
+  readonly version: number;
+  readonly position: bigint;
+}
+
+const DEFAULT_RETRIES = 3;
+
+/**
+ * Runs a command: loads the stream's state, decides, appends with the loaded version as expected
+ * version, and on a conflict loads and decides again, up to `retries` times. A domain error thrown
+ * by `decide` reaches the caller unchanged, and nothing is appended.
+ */
+export async function handle<S, C, E extends RecordedEvent>(
+  store: DeciderStore<E>,
+  stream: string,
+  decider: Decider<S, C, E>,
+  command: C,
+  options?: HandleOptions,
+): Promise<Handled<S, E>> {
+  const { expectedVersion, metadata, retries, idempotencyKey: key } = checkHandleOptions(options);
+  if (key !== undefined) {
+    const done = await alreadyHandled(store, stream, decider, key);
+    if (done) return done;
+  }
+  for (let attempt = 0; ; attempt++) {
+    const loaded = await load(store, stream, decider);
+    const decided = toArray(decider.decide(command, loaded.state));
+    const ids = key === undefined ? undefined : await commandEventIds(stream, key, decided.length);
+    const events = decided.map((e, i) => ({
+      ...e,
+      ...(ids ? { id: ids[i] } : {}),
+      ...(metadata || e.metadata ? { metadata: { ...metadata, ...e.metadata } } : {}),
+    })) as NewEventFor<E>[];
+    try {
+      const result = await store.append(stream, events, { expectedVersion: expectedVersion ?? loaded.version });
+      const first = result.version - events.length + 1;
+      const recorded = await readRange(store, stream, first, result.version);
+      // The events follow the loaded state, unless the store answered a replay of events stored
+      // earlier (same ids): then the state is the one right after them.
+      const state =
+        first === loaded.version + 1 ? recorded.reduce(decider.evolve, loaded.state) : (await load(store, stream, decider, { version: result.version })).state;
+      return { state, events: recorded, version: result.version, position: result.position };
+    } catch (error) {
+      if (!isConcurrencyError(error) || expectedVersion !== undefined || attempt >= retries) throw error;
+      if (key !== undefined) {
+        const done = await alreadyHandled(store, stream, decider, key); // a concurrent run of the same command
+        if (done) return done;
+      }
+    }
+  }
+}
+
+/** The original result of a command whose events (ids derived from its key) are already stored. */
+async function alreadyHandled<S, C, E extends RecordedEvent>(
+  store: DeciderStore<E>,
+  stream: string,
+  decider: Decider<S, C, E>,
+  key: string,
+): Promise<Handled<S, E> | undefined> {
+  const [first] = await store.getEvents([await commandEventId(stream, key, 0)]);
+  if (!first) return undefined;
+  const events: E[] = [];
+  for await (const event of store.readStream(stream, { from: first.version })) {
+    if (event.id !== (await commandEventId(stream, key, events.length))) break;
+    events.push(event);
+  }
+  const last = events.at(-1)!;
+  const { state } = await load(store, stream, decider, { version: last.version });
+  return { state, events, version: last.version, position: last.position };
+}
+
+async function readRange<E extends RecordedEvent>(store: DeciderStore<E>, stream: string, from: number, to: number): Promise<E[]> {
+  const events: E[] = [];
+  if (from > to) return events;
+  for await (const event of store.readStream(stream, { from, to })) events.push(event);
+  return events;
+}
+
+function toArray<T>(value: T | readonly T[]): readonly T[] {
+  return Array.isArray(value) ? (value as readonly T[]) : [value as T];
+}
+
+function checkHandleOptions(options: HandleOptions | undefined) {
+  const o = checkOptions(options) as HandleOptions;
+  const retries = o.retries ?? DEFAULT_RETRIES;
+  if (!Number.isSafeInteger(retries) || retries < 0) throw new ValidationError([{ path: ['options', 'retries'], message: 'must be an integer ≥ 0' }]);
+  const key = o.idempotencyKey;
+  if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > 1024)) {
+    throw new ValidationError([{ path: ['options', 'idempotencyKey'], message: 'must be a string of 1 to 1,024 characters' }]);
+  }
+  return { ...o, retries };
+}
