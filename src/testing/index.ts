@@ -1,0 +1,1 @@
+export { SpecificationError, given, type Given, type When } from './given.js';
