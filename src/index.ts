@@ -43,6 +43,7 @@ export type {
   NewEventFor,
   ReadAllOptions,
   ReadStreamOptions,
+  Snapshot,
   StreamInfo,
   SubscribeOptions,
 } from './store/event-store.js';
@@ -50,3 +51,4 @@ export type { EventsOf, NewEventsOf, StoreFor, StoreOptions } from './store/crea
 export { memoryStore } from './store/memory-store.js';
 export { openStore } from './store/open-store.js';
 export { defineDecider, handle, load, type Decider, type DeciderStore, type HandleOptions, type Handled, type LoadOptions, type Loaded } from './decider/index.js';
+export { silentLogger, type Logger } from './observability/logger.js';

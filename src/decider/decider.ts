@@ -11,8 +11,16 @@ export interface Decider<S, C, E extends RecordedEvent = RecordedEvent> {
   readonly evolve: (state: S, event: E) => S;
   // NoInfer: the events' types come from `evolve` (or the type arguments), never from what decide returns.
   readonly decide: (command: C, state: S) => NoInfer<NewEventFor<E> | readonly NewEventFor<E>[]>;
-  /** Optional: save the state every `every` events; bump `version` when the state's shape changes. */
-  readonly snapshot?: { readonly every: number; readonly version: number };
+  /**
+   * Optional: save the state every `every` events; bump `version` when the state's shape changes.
+   * Give a `name` when another decider with snapshots folds the same streams.
+   */
+  readonly snapshot?: { readonly every: number; readonly version: number; readonly name?: string };
+}
+
+/** The name a decider's snapshots are kept under. */
+export function snapshotName(decider: { readonly snapshot?: { readonly name?: string } }): string {
+  return decider.snapshot?.name ?? 'default';
 }
 
 /**
@@ -29,6 +37,9 @@ export function defineDecider<S, C, E extends RecordedEvent = RecordedEvent>(dec
   if (snapshot !== undefined) {
     const ok = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 1;
     if (!ok(snapshot.every) || !ok(snapshot.version)) throw new ConfigurationError('snapshot needs every and version as integers ≥ 1');
+    if (snapshot.name !== undefined && (typeof snapshot.name !== 'string' || snapshot.name === '')) {
+      throw new ConfigurationError('snapshot name must be a non-empty string');
+    }
   }
   return decider;
 }

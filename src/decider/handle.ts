@@ -1,9 +1,10 @@
 import { ValidationError, isConcurrencyError } from '../events/errors.js';
 import type { ExpectedVersion, Metadata, RecordedEvent } from '../events/types.js';
+import { findNonJson } from '../events/json.js';
 import { checkOptions } from '../events/validate.js';
 import type { NewEventFor } from '../store/event-store.js';
 import { commandEventId, commandEventIds } from './command-ids.js';
-import type { Decider } from './decider.js';
+import { snapshotName, type Decider } from './decider.js';
 import { load, type DeciderStore } from './load.js';
 
 export interface HandleOptions {
@@ -63,8 +64,9 @@ export async function handle<S, C, E extends RecordedEvent>(
       const recorded = await readRange(store, stream, first, result.version);
       // The events follow the loaded state, unless the store answered a replay of events stored
       // earlier (same ids): then the state is the one right after them.
-      const state =
-        first === loaded.version + 1 ? recorded.reduce(decider.evolve, loaded.state) : (await load(store, stream, decider, { version: result.version })).state;
+      const extended = first === loaded.version + 1;
+      const state = extended ? recorded.reduce(decider.evolve, loaded.state) : (await load(store, stream, decider, { version: result.version })).state;
+      if (extended && recorded.length > 0) await saveSnapshot(store, stream, decider, loaded.version, state, recorded.at(-1)!);
       return { state, events: recorded, version: result.version, position: result.position };
     } catch (error) {
       if (!isConcurrencyError(error) || expectedVersion !== undefined || attempt >= retries) throw error;
@@ -93,6 +95,40 @@ async function alreadyHandled<S, C, E extends RecordedEvent>(
   const last = events.at(-1)!;
   const { state } = await load(store, stream, decider, { version: last.version });
   return { state, events, version: last.version, position: last.position };
+}
+
+/**
+ * Saves the state when the command's events cross a multiple of `snapshot.every`. Best effort,
+ * after the append: a failure is logged, and the next crossing tries again.
+ */
+async function saveSnapshot<S, C, E extends RecordedEvent>(
+  store: DeciderStore<E>,
+  stream: string,
+  decider: Decider<S, C, E>,
+  before: number,
+  state: S,
+  last: E,
+): Promise<void> {
+  const every = decider.snapshot?.every;
+  if (every === undefined || Math.floor(before / every) === Math.floor(last.version / every)) return;
+  const name = snapshotName(decider);
+  const issue = findNonJson(state, ['state']);
+  if (issue) {
+    store.logger.warn({ stream, name, version: last.version, issue: issue.message }, 'state is not JSON: no snapshot taken');
+    return;
+  }
+  try {
+    await store.writeSnapshot({
+      stream,
+      name,
+      version: last.version,
+      schemaVersion: decider.snapshot!.version,
+      state: JSON.stringify(state),
+      eventTime: last.recordedAt,
+    });
+  } catch (error) {
+    store.logger.warn({ stream, name, version: last.version, error: String(error) }, 'snapshot not saved');
+  }
 }
 
 async function readRange<E extends RecordedEvent>(store: DeciderStore<E>, stream: string, from: number, to: number): Promise<E[]> {

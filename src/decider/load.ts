@@ -2,7 +2,7 @@ import { ValidationError } from '../events/errors.js';
 import type { RecordedEvent } from '../events/types.js';
 import { checkOptions } from '../events/validate.js';
 import type { EventStore, ReadStreamOptions } from '../store/event-store.js';
-import type { Decider } from './decider.js';
+import { snapshotName, type Decider } from './decider.js';
 
 export interface LoadOptions {
   /** The state as it was at this instant: events recorded at or before it. */
@@ -20,7 +20,10 @@ export interface Loaded<S, E extends RecordedEvent = RecordedEvent> {
 }
 
 /** What `load` and `handle` need of a store. */
-export type DeciderStore<E extends RecordedEvent> = Pick<EventStore<E>, 'readStream' | 'append' | 'getEvents'>;
+export type DeciderStore<E extends RecordedEvent> = Pick<
+  EventStore<E>,
+  'readStream' | 'append' | 'getEvents' | 'readSnapshot' | 'writeSnapshot' | 'logger'
+>;
 
 /** Folds a stream's events through the decider: its state now, at a time, or after a version. */
 export async function load<S, C, E extends RecordedEvent>(
@@ -36,17 +39,50 @@ export async function load<S, C, E extends RecordedEvent>(
   if (o.version !== undefined && (!Number.isSafeInteger(o.version) || (o.version as number) < 0)) {
     throw new ValidationError([{ path: ['options', 'version'], message: 'must be an integer ≥ 0' }]);
   }
-  const read: ReadStreamOptions = {
-    ...(o.at === undefined ? {} : { until: o.at }),
-    ...(o.version === undefined ? {} : { to: o.version as number }),
-  };
-  let state = decider.initialState();
+  const at = o.at;
+  const target = o.version as number | undefined;
+  const start = (await fromSnapshot(store, stream, decider, target, at)) ?? { state: decider.initialState(), version: 0 };
+  let state = start.state;
   let last: E | undefined;
-  if (o.version !== 0) {
+  if (target === undefined || target > start.version) {
+    const read: ReadStreamOptions = {
+      from: start.version + 1,
+      ...(at === undefined ? {} : { until: at }),
+      ...(target === undefined ? {} : { to: target }),
+    };
     for await (const event of store.readStream(stream, read)) {
       state = decider.evolve(state, event);
       last = event;
     }
   }
-  return { state, version: last?.version ?? 0, ...(last ? { last } : {}) };
+  return { state, version: last?.version ?? start.version, ...(last ? { last } : {}) };
+}
+
+/**
+ * The newest usable snapshot at or before the target. One of another snapshot version, or one
+ * that does not parse, is ignored with a warning: a snapshot is a cache and never changes what
+ * `load` returns.
+ */
+async function fromSnapshot<S, C, E extends RecordedEvent>(
+  store: DeciderStore<E>,
+  stream: string,
+  decider: Decider<S, C, E>,
+  version: number | undefined,
+  at: Date | undefined,
+): Promise<{ state: S; version: number } | undefined> {
+  if (!decider.snapshot || version === 0) return undefined;
+  const name = snapshotName(decider);
+  const snapshot = await store.readSnapshot(stream, name, { ...(version === undefined ? {} : { version }), ...(at ? { at } : {}) });
+  if (!snapshot) return undefined;
+  const fields = { stream, name, version: snapshot.version };
+  if (snapshot.schemaVersion !== decider.snapshot.version) {
+    store.logger.warn({ ...fields, stored: snapshot.schemaVersion, current: decider.snapshot.version }, 'snapshot of another version ignored');
+    return undefined;
+  }
+  try {
+    return { state: JSON.parse(snapshot.state) as S, version: snapshot.version };
+  } catch (error) {
+    store.logger.warn({ ...fields, error: String(error) }, 'snapshot that does not parse ignored');
+    return undefined;
+  }
 }

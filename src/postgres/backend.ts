@@ -6,6 +6,7 @@ import type {
   Outcome,
   StoreBackend,
   StoredEvent,
+  StoredSnapshot,
   StreamHead,
   StreamPage,
   WriteRequest,
@@ -267,6 +268,15 @@ export class PostgresBackend implements StoreBackend {
   async eventsById(ids: readonly string[]): Promise<readonly StoredEvent[]> {
     const { rows } = await this.query<EventRow>(this.sql.byId, [ids]);
     return withPositions(rows);
+  }
+
+  async writeSnapshot(s: StoredSnapshot): Promise<void> {
+    await this.query(this.sql.writeSnapshot, [s.stream, s.name, s.version, s.schemaVersion, s.state, s.eventTime]);
+  }
+
+  async readSnapshot(stream: string, name: string, upTo: number, until: number): Promise<StoredSnapshot | undefined> {
+    const { rows } = await this.query<StoredSnapshot>(this.sql.readSnapshot, [stream, name, upTo, until]);
+    return rows[0];
   }
 
   async headPosition(): Promise<bigint> {

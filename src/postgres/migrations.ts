@@ -55,6 +55,16 @@ const MIGRATIONS: readonly ((n: Names) => string)[] = [
       RETURN (SELECT coalesce(max(position), 0) + 1 FROM ${n.events});
     END
     $fn$;`,
+  (n) => `
+    CREATE TABLE ${n.snapshots} (
+      stream         text        NOT NULL,
+      name           text        NOT NULL,
+      version        integer     NOT NULL,
+      schema_version integer     NOT NULL,
+      state          text        NOT NULL,
+      event_time     timestamptz NOT NULL,
+      PRIMARY KEY (stream, name, version)
+    );`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

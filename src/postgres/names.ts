@@ -8,6 +8,7 @@ export interface Names {
   readonly tombstones: string;
   readonly versions: string;
   readonly reserve: string;
+  readonly snapshots: string;
   /** LISTEN/NOTIFY channel: the same for every process using this schema. */
   readonly channel: string;
   /** Advisory locks are (space, key) pairs: space for Factline's purposes, key for the schema. */
@@ -31,6 +32,7 @@ export function names(schema: string): Names {
     tombstones: `${q}.tombstones`,
     versions: `${q}.schema_versions`,
     reserve: `${q}.reserve`,
+    snapshots: `${q}.snapshots`,
     channel: `factline_${schema}`,
     lockSpace: LOCK_SPACE,
     lockKey: fnv1a(schema),

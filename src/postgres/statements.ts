@@ -11,6 +11,8 @@ export interface Statements {
   readonly all: { readonly name: string; readonly text: string };
   readonly max: { readonly name: string; readonly text: string };
   readonly byId: { readonly name: string; readonly text: string };
+  readonly writeSnapshot: { readonly name: string; readonly text: string };
+  readonly readSnapshot: { readonly name: string; readonly text: string };
 }
 
 // Epoch milliseconds as a float8: cheap to compute and exact for the millisecond times we store.
@@ -79,5 +81,18 @@ export function statements(n: Names, withTestHooks: boolean): Statements {
     },
     max: { name: name('max'), text: `SELECT coalesce(max(position), 0)::text AS max FROM ${n.events}` },
     byId: { name: name('by_id'), text: `SELECT ${columns} FROM ${n.events} AS e WHERE e.id = ANY ($1::uuid[])` },
+    writeSnapshot: {
+      name: name('write_snapshot'),
+      text: `INSERT INTO ${n.snapshots} (stream, name, version, schema_version, state, event_time)
+        VALUES ($1, $2, $3, $4, $5, to_timestamp($6 / 1000.0))
+        ON CONFLICT (stream, name, version) DO UPDATE SET schema_version = excluded.schema_version, state = excluded.state,
+          event_time = excluded.event_time`,
+    },
+    readSnapshot: {
+      name: name('read_snapshot'),
+      text: `SELECT stream, name, version, schema_version AS "schemaVersion", state, ${ms('event_time')} AS "eventTime"
+        FROM ${n.snapshots} WHERE stream = $1 AND name = $2 AND version <= $3 AND event_time <= to_timestamp($4 / 1000.0)
+        ORDER BY version DESC LIMIT 1`,
+    },
   };
 }

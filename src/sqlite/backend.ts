@@ -5,6 +5,7 @@ import type {
   Outcome,
   StoreBackend,
   StoredEvent,
+  StoredSnapshot,
   StreamHead,
   StreamPage,
   WriteRequest,
@@ -59,6 +60,11 @@ export class SqliteBackend implements StoreBackend {
                 WHERE id IN (SELECT value FROM json_each(?))`),
       maxPosition: s('SELECT max(position) FROM factline_events').pluck(),
       byId: s(`SELECT ${COLUMNS} FROM factline_events WHERE id IN (SELECT value FROM json_each(?))`),
+      writeSnapshot: s(`INSERT OR REPLACE INTO factline_snapshots (stream, name, version, schema_version, state, event_time)
+                        VALUES (@stream, @name, @version, @schemaVersion, @state, @eventTime)`),
+      readSnapshot: s(`SELECT stream, name, version, schema_version AS schemaVersion, state, event_time AS eventTime
+                       FROM factline_snapshots WHERE stream = ? AND name = ? AND version <= ? AND event_time <= ?
+                       ORDER BY version DESC LIMIT 1`),
       insert1: s(insertSql(1)),
       insertChunk: s(insertSql(INSERT_CHUNK)),
       insertTombstone: s('INSERT INTO factline_tombstones (stream, version, position, deleted_at) VALUES (?, ?, ?, ?)'),
@@ -157,6 +163,14 @@ export class SqliteBackend implements StoreBackend {
 
   eventsById(ids: readonly string[]): Promise<readonly StoredEvent[]> {
     return this.run(() => withPositions(this.statements.byId.all(JSON.stringify(ids))));
+  }
+
+  writeSnapshot(snapshot: StoredSnapshot): Promise<void> {
+    return this.run(() => void this.statements.writeSnapshot.run(snapshot));
+  }
+
+  readSnapshot(stream: string, name: string, upTo: number, until: number): Promise<StoredSnapshot | undefined> {
+    return this.run(() => this.statements.readSnapshot.get(stream, name, upTo, until) as StoredSnapshot | undefined);
   }
 
   headPosition(): Promise<bigint> {

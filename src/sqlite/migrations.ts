@@ -26,6 +26,15 @@ const MIGRATIONS: readonly string[] = [
      position   INTEGER NOT NULL,
      deleted_at INTEGER NOT NULL
    ) STRICT, WITHOUT ROWID;`,
+  `CREATE TABLE factline_snapshots (
+     stream         TEXT    NOT NULL,
+     name           TEXT    NOT NULL,
+     version        INTEGER NOT NULL,
+     schema_version INTEGER NOT NULL,
+     state          TEXT    NOT NULL,
+     event_time     INTEGER NOT NULL,
+     PRIMARY KEY (stream, name, version)
+   ) STRICT, WITHOUT ROWID;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

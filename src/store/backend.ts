@@ -26,6 +26,10 @@ export interface StoreBackend {
   headPosition(): Promise<bigint>;
   /** The stored events with these ids, in any order; ids not stored are left out. */
   eventsById(ids: readonly string[]): Promise<readonly StoredEvent[]>;
+  /** Saves a snapshot; one already saved for the same stream, name and version is replaced. */
+  writeSnapshot(snapshot: StoredSnapshot): Promise<void>;
+  /** The snapshot with the highest version at or below `upTo` whose event time is at or before `until`. */
+  readSnapshot(stream: string, name: string, upTo: number, until: number): Promise<StoredSnapshot | undefined>;
   /** True when other processes can write to the same data, so subscriptions must poll for them. */
   readonly shared: boolean;
   /** How often to poll when nothing else is said; a backend that can `watch` polls only as a fallback. */
@@ -75,6 +79,20 @@ export interface StoredEvent extends KnownEvent {
   readonly metadata: string | null;
   readonly schemaVersion: number;
   readonly recordedAt: number;
+}
+
+/** A decider's state after a version of a stream, as JSON text. */
+export interface StoredSnapshot {
+  readonly stream: string;
+  /** Which decider's state: deciders folding one stream differently keep apart. */
+  readonly name: string;
+  /** The stream version the state was folded up to. */
+  readonly version: number;
+  /** The decider's snapshot version: the shape of the state. */
+  readonly schemaVersion: number;
+  readonly state: string;
+  /** `recordedAt` of the event at `version`, epoch ms: what temporal loads compare. */
+  readonly eventTime: number;
 }
 
 export interface StreamPage {

@@ -6,6 +6,7 @@ import { checkExpectedVersion, checkOptions, checkStreamName, prepareEvents } fr
 import { MAX_POSITION, type StoreBackend, type StoredEvent } from './backend.js';
 import { ChangeFeed } from './change-feed.js';
 import { decodeEvent } from './decode.js';
+import { silentLogger, type Logger } from '../observability/logger.js';
 import type {
   AppendOptions,
   AppendResult,
@@ -13,6 +14,7 @@ import type {
   EventStore,
   ReadAllOptions,
   ReadStreamOptions,
+  Snapshot,
   StreamInfo,
   SubscribeOptions,
 } from './event-store.js';
@@ -23,6 +25,8 @@ import { allReadOptions, streamReadOptions } from './read-options.js';
 export interface StoreOptions {
   /** Event definitions: data is validated on append and upcast on every read. */
   readonly events?: DefinedEvents;
+  /** A pino-compatible logger. Default: silent. */
+  readonly logger?: Logger;
   /** Largest event accepted, in bytes of serialized data plus metadata. Default 1 MiB. */
   readonly maxEventSize?: number;
   /** Events held in memory per page while reading. Default 500. */
@@ -39,6 +43,9 @@ export interface StoreOptions {
 }
 
 const DEFAULT_POLL_INTERVAL = 50;
+/** No later version or time: versions are 32-bit in the databases; the last instant a Date holds. */
+const MAX_VERSION = 2 ** 31 - 1;
+const MAX_TIME = 8.64e15;
 /** A subscription whose database is unavailable tries again after 100 ms, doubling up to this. */
 const MAX_RETRY_WAIT = 5000;
 
@@ -52,7 +59,7 @@ const DEFAULTS = {
 // Timers take at most 2^31 - 1 ms; no option has a use beyond that.
 const MAX_SETTING = 2 ** 31 - 1;
 
-type Settings = Required<Omit<StoreOptions, 'pollInterval' | 'events'>> & Pick<StoreOptions, 'pollInterval'>;
+type Settings = Required<Omit<StoreOptions, 'pollInterval' | 'events' | 'logger'>> & Pick<StoreOptions, 'pollInterval'>;
 const SETTING_KEYS = ['maxEventSize', 'pageSize', 'pollInterval', 'maxBatchAppends', 'maxBatchEvents'] as const;
 
 function settings(options: StoreOptions): Settings {
@@ -84,7 +91,9 @@ export function createStore<O extends StoreOptions>(backend: StoreBackend, optio
   if (events !== undefined && typeof events.upcast !== 'function') {
     throw new ConfigurationError('events must come from defineEvents(...)');
   }
-  return new CoreStore(backend, settings(options === undefined ? {} : options), events) as unknown as StoreFor<O>;
+  const logger = options?.logger ?? silentLogger;
+  if (typeof logger.warn !== 'function' || typeof logger.error !== 'function') throw new ConfigurationError('logger must have pino-like methods');
+  return new CoreStore(backend, settings(options === undefined ? {} : options), events, logger) as unknown as StoreFor<O>;
 }
 
 class CoreStore implements EventStore {
@@ -98,6 +107,7 @@ class CoreStore implements EventStore {
     private readonly backend: StoreBackend,
     private readonly settings: Settings,
     private readonly events: DefinedEvents | undefined,
+    readonly logger: Logger,
   ) {
     this.decode = events ? (row) => events.upcast(decodeEvent(row)) : decodeEvent;
     this.committer = new GroupCommitter((requests) => this.commit(requests), {
@@ -153,6 +163,29 @@ class CoreStore implements EventStore {
     if (wanted.length === 0) return [];
     const rows = await this.backend.eventsById(wanted);
     return [...rows].sort((a, b) => (a.position < b.position ? -1 : 1)).map(this.decode);
+  }
+
+  async writeSnapshot(snapshot: Snapshot): Promise<void> {
+    this.checkOpen();
+    checkStreamName(snapshot.stream);
+    const ok = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0;
+    if (typeof snapshot.name !== 'string' || !ok(snapshot.version) || !ok(snapshot.schemaVersion) || typeof snapshot.state !== 'string' || !(snapshot.eventTime instanceof Date)) {
+      throw new ValidationError([{ path: ['snapshot'], message: 'needs stream, name, version, schemaVersion, state (JSON text) and eventTime' }]);
+    }
+    await this.backend.writeSnapshot({ ...snapshot, eventTime: snapshot.eventTime.getTime() });
+  }
+
+  async readSnapshot(stream: string, name: string, options?: { readonly version?: number; readonly at?: Date }): Promise<Snapshot | undefined> {
+    this.checkOpen();
+    checkStreamName(stream);
+    const o = checkOptions(options);
+    const found = await this.backend.readSnapshot(
+      stream,
+      String(name),
+      typeof o.version === 'number' ? o.version : MAX_VERSION,
+      o.at instanceof Date ? o.at.getTime() : MAX_TIME,
+    );
+    return found && { ...found, eventTime: new Date(found.eventTime) };
   }
 
   readStream(stream: string, options?: ReadStreamOptions): AsyncIterable<RecordedEvent> {

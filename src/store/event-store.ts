@@ -1,4 +1,19 @@
 import type { ExpectedVersion, NewEvent, RecordedEvent } from '../events/types.js';
+import type { Logger } from '../observability/logger.js';
+
+/** A decider's state after `version` of `stream`, as JSON text. */
+export interface Snapshot {
+  readonly stream: string;
+  /** Which decider's state (deciders folding one stream differently keep apart). */
+  readonly name: string;
+  readonly version: number;
+  /** The decider's snapshot version: the shape of the state. */
+  readonly schemaVersion: number;
+  /** The state as JSON text. */
+  readonly state: string;
+  /** When the event at `version` was recorded. */
+  readonly eventTime: Date;
+}
 
 export interface AppendOptions {
   /** Default `'any'`. A mismatch throws `ConcurrencyError` and writes nothing. */
@@ -71,6 +86,12 @@ export interface EventStore<E extends RecordedEvent = RecordedEvent, N extends N
   streamInfo(stream: string): Promise<StreamInfo>;
   /** The events with these ids (any case), in position order; ids not in the store are left out. */
   getEvents(ids: readonly string[]): Promise<E[]>;
+  /** Saves a decider's state after a version of a stream (deciders with `snapshot` do this). */
+  writeSnapshot(snapshot: Snapshot): Promise<void>;
+  /** The newest snapshot at or before a version and an instant, if any. */
+  readSnapshot(stream: string, name: string, options?: { readonly version?: number; readonly at?: Date }): Promise<Snapshot | undefined>;
+  /** Where the store and what runs on it (deciders, projections) log. Silent unless one was given. */
+  readonly logger: Logger;
   /** Soft delete: a tombstone. The events stay in `readAll` and subscriptions. */
   deleteStream(stream: string, options?: DeleteStreamOptions): Promise<void>;
   close(): Promise<void>;

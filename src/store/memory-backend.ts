@@ -1,4 +1,4 @@
-import type { AllPage, KnownEvent, Outcome, StoreBackend, StoredEvent, StreamHead, StreamPage, WriteRequest } from './backend.js';
+import type { AllPage, KnownEvent, Outcome, StoreBackend, StoredEvent, StoredSnapshot, StreamHead, StreamPage, WriteRequest } from './backend.js';
 import { batchKeys, planBatch } from './plan.js';
 
 /** Rows in arrays and maps; a batch is planned first and applied whole, so it is atomic. */
@@ -8,6 +8,7 @@ export class MemoryBackend implements StoreBackend {
   private readonly byId = new Map<string, StoredEvent>();
   private readonly heads = new Map<string, StreamHead>();
   private readonly streams = new Map<string, StoredEvent[]>();
+  private readonly snapshots = new Map<string, StoredSnapshot[]>();
 
   commit(requests: readonly WriteRequest[]): Promise<readonly Outcome[]> {
     const { ids } = batchKeys(requests);
@@ -57,6 +58,20 @@ export class MemoryBackend implements StoreBackend {
 
   eventsById(ids: readonly string[]): Promise<readonly StoredEvent[]> {
     return Promise.resolve(ids.flatMap((id) => this.byId.get(id) ?? []));
+  }
+
+  writeSnapshot(snapshot: StoredSnapshot): Promise<void> {
+    const key = `${snapshot.stream}\u0000${snapshot.name}`;
+    const list = (this.snapshots.get(key) ?? []).filter((s) => s.version !== snapshot.version);
+    list.push(snapshot);
+    list.sort((a, b) => a.version - b.version);
+    this.snapshots.set(key, list);
+    return Promise.resolve();
+  }
+
+  readSnapshot(stream: string, name: string, upTo: number, until: number): Promise<StoredSnapshot | undefined> {
+    const list = this.snapshots.get(`${stream}\u0000${name}`) ?? [];
+    return Promise.resolve(list.findLast((s) => s.version <= upTo && s.eventTime <= until));
   }
 
   headPosition(): Promise<bigint> {

@@ -91,6 +91,9 @@ conformance('deciders: handle and load', ({ open, test }) => {
     const contended: DeciderStore<CartEvent> = {
       readStream: (stream, options) => store.readStream(stream, options),
       getEvents: (ids) => store.getEvents(ids),
+      readSnapshot: (...args) => store.readSnapshot(...args),
+      writeSnapshot: (snapshot) => store.writeSnapshot(snapshot),
+      logger: store.logger,
       async append(stream, newEvents, options) {
         if (sneak) {
           sneak = false;

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigurationError, StoreUnavailableError, openStore } from '../../src/index.js';
+import { SCHEMA_VERSION } from '../../src/postgres/migrations.js';
 import { migrate, postgresStore } from '../../src/postgres/index.js';
 import { closeAdmin, dropSchema, freshSchema, postgres, sql } from '../support/postgres.js';
 
@@ -27,8 +28,8 @@ describe.skipIf(postgres.reason !== undefined)(`postgresStore${postgres.reason ?
   it('migrate() creates the schema once; migrate: false then opens without migrating', async () => {
     const s = schema();
     await expect(postgresStore({ connectionString: postgres.url!, schema: s, migrate: false })).rejects.toThrow(/run migrate\(\)/);
-    expect(await migrate({ connectionString: postgres.url!, schema: s })).toEqual({ from: 0, to: 1 });
-    expect(await migrate({ connectionString: postgres.url!, schema: s })).toEqual({ from: 1, to: 1 });
+    expect(await migrate({ connectionString: postgres.url!, schema: s })).toEqual({ from: 0, to: SCHEMA_VERSION });
+    expect(await migrate({ connectionString: postgres.url!, schema: s })).toEqual({ from: SCHEMA_VERSION, to: SCHEMA_VERSION });
     const store = await postgresStore({ connectionString: postgres.url!, schema: s, migrate: false });
     await store.append('a', [{ type: 'T', data: 1 }]);
     await store.close();
@@ -39,7 +40,9 @@ describe.skipIf(postgres.reason !== undefined)(`postgresStore${postgres.reason ?
     const stores = await Promise.all(Array.from({ length: 6 }, () => postgresStore({ connectionString: postgres.url!, schema: s, poolSize: 2 })));
     await Promise.all(stores.map((st, i) => st.append(`s-${i}`, [{ type: 'T', data: i }])));
     await Promise.all(stores.map((st) => st.close()));
-    expect(await sql(`SELECT version FROM "${s}".schema_versions`)).toEqual([{ version: 1 }]);
+    expect(await sql(`SELECT version FROM "${s}".schema_versions ORDER BY version`)).toEqual(
+      Array.from({ length: SCHEMA_VERSION }, (_, i) => ({ version: i + 1 })),
+    );
   });
 
   it('refuses a schema newer than it knows', async () => {

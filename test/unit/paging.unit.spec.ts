@@ -11,6 +11,8 @@ function recording(backend: StoreBackend) {
     commit: (r) => backend.commit(r),
     streamHead: (s) => backend.streamHead(s),
     eventsById: (ids) => backend.eventsById(ids),
+    writeSnapshot: (s) => backend.writeSnapshot(s),
+    readSnapshot: (...args) => backend.readSnapshot(...args),
     headPosition: () => backend.headPosition(),
     close: () => backend.close(),
     async readStream(stream: string, page: StreamPage) {

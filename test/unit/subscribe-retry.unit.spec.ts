@@ -13,6 +13,8 @@ it('a subscription waits out an unavailable database and goes on from where it w
     commit: (r) => inner.commit(r),
     streamHead: (s) => inner.streamHead(s),
     eventsById: (ids) => inner.eventsById(ids),
+    writeSnapshot: (s) => inner.writeSnapshot(s),
+    readSnapshot: (...args) => inner.readSnapshot(...args),
     readStream: (s, p) => inner.readStream(s, p),
     readAll: (p) => flaky(() => inner.readAll(p)),
     headPosition: () => flaky(() => inner.headPosition()),
