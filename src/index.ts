@@ -50,5 +50,5 @@ export type {
 export type { EventsOf, NewEventsOf, StoreFor, StoreOptions } from './store/create-store.js';
 export { memoryStore } from './store/memory-store.js';
 export { openStore } from './store/open-store.js';
-export { defineDecider, handle, load, type Decider, type DeciderStore, type HandleOptions, type Handled, type LoadOptions, type Loaded } from './decider/index.js';
+export { defineDecider, handle, load, type Decider, type DeciderStore, type HandleOptions, type Handled, type LoadOptions, type Loaded, type StoreOf } from './decider/index.js';
 export { silentLogger, type Logger } from './observability/logger.js';

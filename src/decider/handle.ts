@@ -5,7 +5,7 @@ import { checkOptions } from '../events/validate.js';
 import type { NewEventFor } from '../store/event-store.js';
 import { commandEventId, commandEventIds } from './command-ids.js';
 import { snapshotName, type Decider } from './decider.js';
-import { load, type DeciderStore } from './load.js';
+import { load, type DeciderStore, type StoreOf } from './load.js';
 
 export interface HandleOptions {
   /** Default: the version `handle` loaded. Given explicitly, a conflict is not retried. */
@@ -38,12 +38,13 @@ const DEFAULT_RETRIES = 3;
  * by `decide` reaches the caller unchanged, and nothing is appended.
  */
 export async function handle<S, C, E extends RecordedEvent>(
-  store: DeciderStore<E>,
+  untyped: StoreOf<E>,
   stream: string,
   decider: Decider<S, C, E>,
   command: C,
   options?: HandleOptions,
 ): Promise<Handled<S, E>> {
+  const store = untyped as DeciderStore<E>;
   const { expectedVersion, metadata, retries, idempotencyKey: key } = checkHandleOptions(options);
   if (key !== undefined) {
     const done = await alreadyHandled(store, stream, decider, key);

@@ -1,3 +1,3 @@
 export { defineDecider, type Decider } from './decider.js';
 export { handle, type HandleOptions, type Handled } from './handle.js';
-export { load, type DeciderStore, type LoadOptions, type Loaded } from './load.js';
+export { load, type DeciderStore, type LoadOptions, type Loaded, type StoreOf } from './load.js';

@@ -25,13 +25,20 @@ export type DeciderStore<E extends RecordedEvent> = Pick<
   'readStream' | 'append' | 'getEvents' | 'readSnapshot' | 'writeSnapshot' | 'logger'
 >;
 
+/**
+ * A store for a decider over events `E`: one opened with their definitions, or an untyped one,
+ * whose streams the caller vouches hold such events.
+ */
+export type StoreOf<E extends RecordedEvent> = DeciderStore<E> | DeciderStore<RecordedEvent>;
+
 /** Folds a stream's events through the decider: its state now, at a time, or after a version. */
 export async function load<S, C, E extends RecordedEvent>(
-  store: DeciderStore<E>,
+  untyped: StoreOf<E>,
   stream: string,
   decider: Decider<S, C, E>,
   options?: LoadOptions,
 ): Promise<Loaded<S, E>> {
+  const store = untyped as DeciderStore<E>;
   const o = checkOptions(options);
   if (o.at !== undefined && (!(o.at instanceof Date) || Number.isNaN(o.at.getTime()))) {
     throw new ValidationError([{ path: ['options', 'at'], message: 'must be a valid Date' }]);
