@@ -11,6 +11,7 @@ import { sqliteStore } from 'factline/sqlite';
 import pg from 'pg';
 import { RawPostgres } from './raw-postgres.js';
 import { RawSqlite } from './raw-sqlite.js';
+import { loadScenarios } from './load.js';
 import { N, printRow, scenarios } from './scenarios.js';
 
 const run = promisify(execFile);
@@ -31,6 +32,7 @@ try {
     c: '≥ 150,000 ev/s',
     e: '≥ 200,000 ev/s, RSS growth < 50 MB',
   });
+  await loadScenarios('sqlite', sqlite);
   await sqlite.close();
   await rawSqlite.close();
 
@@ -61,6 +63,7 @@ async function postgresBench(): Promise<void> {
       c: '≥ 60,000 ev/s',
       e: '≥ 80,000 ev/s',
     });
+    await loadScenarios('postgres', store);
     await store.close();
     await raw.close();
     await multiProcess(`${url.toString()}?schema=multi`);

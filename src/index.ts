@@ -52,3 +52,11 @@ export { memoryStore } from './store/memory-store.js';
 export { openStore } from './store/open-store.js';
 export { defineDecider, handle, load, type Decider, type DeciderStore, type HandleOptions, type Handled, type LoadOptions, type Loaded, type StoreOf } from './decider/index.js';
 export { silentLogger, type Logger } from './observability/logger.js';
+export {
+  checkCompatibility,
+  lockEvents,
+  type CompatibilityIssue,
+  type CompatibilityReport,
+  type EventsLock,
+  type JsonSchema,
+} from './events/compatibility.js';
