@@ -107,7 +107,7 @@ function jsonSchemaOf(schema: unknown): JsonSchema | undefined {
   try {
     const json = converter.output({ target: 'draft-2020-12' }) as Record<string, unknown>;
     const { $schema: _ignored, ...rest } = json;
-    return rest as JsonSchema;
+    return rest;
   } catch {
     return undefined;
   }
