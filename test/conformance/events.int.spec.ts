@@ -6,7 +6,9 @@ import {
   ConfigurationError,
   EventVersionError,
   ValidationError,
+  defineDecider,
   defineEvents,
+  load,
   type EventOf,
   type EventStore,
   type RecordedEvent,
@@ -86,6 +88,19 @@ conformance('event definitions', ({ open, openShared, test }) => {
     if (first.type === 'OrderPlaced') expect(first.data.currency).toBe('EUR');
     // Old code still reads what it wrote as it was.
     expect(await collect(oldCode.readStream('order-1', { to: 1 }))).toMatchObject([{ data: { orderId: 'o1', total: 10 } }]);
+  });
+
+  test('load and getEvents see upcast events too', async () => {
+    const [oldCode, newCode] = await openShared([{ events: v1 }, { events: v2 }]);
+    const [placed] = await Promise.all([oldCode!.append('order-1', [{ type: 'OrderPlaced', data: { orderId: 'o1', total: 10 } }])]);
+    const totals = defineDecider<{ currency: string | null }, never, EventOf<typeof v2>>({
+      initialState: () => ({ currency: null }),
+      evolve: (state, event) => (event.type === 'OrderPlaced' ? { currency: event.data.currency } : state),
+      decide: () => [],
+    });
+    expect((await load(newCode!, 'order-1', totals)).state).toEqual({ currency: 'EUR' });
+    const [found] = await newCode!.getEvents((await collect(newCode!.readAll())).map((e) => e.id));
+    expect(found).toMatchObject({ schemaVersion: 1, data: { currency: 'EUR' }, position: placed.position });
   });
 
   test('an event stored at a version newer than the code knows is refused on read with EventVersionError', async () => {
