@@ -204,18 +204,21 @@ class CoreStore implements EventStore {
     let low = Math.max(read.from, 1);
     let high = Math.min(read.to, head.version);
     let left = read.limit;
+    // Versions have no gaps, so each page asks for a version range no wider than a page: the
+    // database never looks at more rows than it returns, whatever plan it picks.
+    const size = this.settings.pageSize;
     while (low <= high && left > 0) {
-      const limit = Math.min(left, this.settings.pageSize);
+      const from = forward ? low : Math.max(low, high - size + 1);
+      const to = forward ? Math.min(high, low + size - 1) : high;
       this.checkOpen();
-      const page = await this.backend.readStream(stream, { ...read, from: low, to: high, limit });
+      const page = await this.backend.readStream(stream, { ...read, from, to, limit: Math.min(left, size) });
       for (const row of page) {
         this.checkOpen();
         yield this.decode(row);
       }
       left -= page.length;
-      if (page.length < limit) return;
-      if (forward) low = page.at(-1)!.version + 1;
-      else high = page.at(-1)!.version - 1;
+      if (forward) low = to + 1;
+      else high = from - 1;
     }
   }
 
