@@ -17,6 +17,7 @@ export class RawPostgres implements RawReference {
 
   static async open(url: string): Promise<RawPostgres> {
     const pool = new pg.Pool({ connectionString: url, max: 17 });
+    pool.on('error', () => {}); // an idle connection dropped at the end (the database is dropped with FORCE)
     await pool.query(`CREATE SCHEMA raw;
       CREATE TABLE raw.events (position bigserial PRIMARY KEY, id uuid NOT NULL UNIQUE, stream text NOT NULL,
         version integer NOT NULL, type text NOT NULL, data text NOT NULL, metadata text, schema_version integer NOT NULL,
