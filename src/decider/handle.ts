@@ -52,14 +52,14 @@ export async function handle<S, C, E extends RecordedEvent>(
   }
   for (let attempt = 0; ; attempt++) {
     const loaded = await load(store, stream, decider);
-    const decided = toArray(decider.decide(command, loaded.state));
-    const ids = key === undefined ? undefined : await commandEventIds(stream, key, decided.length);
-    const events = decided.map((e, i) => ({
-      ...e,
-      ...(ids ? { id: ids[i] } : {}),
-      ...(metadata || e.metadata ? { metadata: { ...metadata, ...e.metadata } } : {}),
-    })) as NewEventFor<E>[];
     try {
+      const decided = toArray(decider.decide(command, loaded.state));
+      const ids = key === undefined ? undefined : await commandEventIds(stream, key, decided.length);
+      const events = decided.map((e, i) => ({
+        ...e,
+        ...(ids ? { id: ids[i] } : {}),
+        ...(metadata || e.metadata ? { metadata: { ...metadata, ...e.metadata } } : {}),
+      })) as NewEventFor<E>[];
       const result = await store.append(stream, events, { expectedVersion: expectedVersion ?? loaded.version });
       const first = result.version - events.length + 1;
       const recorded = await readRange(store, stream, first, result.version);
@@ -70,11 +70,13 @@ export async function handle<S, C, E extends RecordedEvent>(
       if (extended && recorded.length > 0) await saveSnapshot(store, stream, decider, loaded.version, state, recorded.at(-1)!);
       return { state, events: recorded, version: result.version, position: result.position };
     } catch (error) {
-      if (!isConcurrencyError(error) || expectedVersion !== undefined || attempt >= retries) throw error;
+      // Another run of the same command may have landed since the first look: a refusal, a
+      // conflict or a duplicate id then only says so. Its result is the answer.
       if (key !== undefined) {
-        const done = await alreadyHandled(store, stream, decider, key); // a concurrent run of the same command
+        const done = await alreadyHandled(store, stream, decider, key);
         if (done) return done;
       }
+      if (!isConcurrencyError(error) || expectedVersion !== undefined || attempt >= retries) throw error;
     }
   }
 }

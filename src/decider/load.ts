@@ -11,12 +11,10 @@ export interface LoadOptions {
   readonly version?: number;
 }
 
-export interface Loaded<S, E extends RecordedEvent = RecordedEvent> {
+export interface Loaded<S> {
   readonly state: S;
-  /** The version of the last event folded in; 0 when there was none. */
+  /** The version the state is at: of the last event folded in; 0 when there was none. */
   readonly version: number;
-  /** The last event folded in, if any. */
-  readonly last?: E;
 }
 
 /** What `load` and `handle` need of a store. */
@@ -37,7 +35,7 @@ export async function load<S, C, E extends RecordedEvent>(
   stream: string,
   decider: Decider<S, C, E>,
   options?: LoadOptions,
-): Promise<Loaded<S, E>> {
+): Promise<Loaded<S>> {
   const store = untyped as DeciderStore<E>;
   const o = checkOptions(options);
   if (o.at !== undefined && (!(o.at instanceof Date) || Number.isNaN(o.at.getTime()))) {
@@ -49,20 +47,18 @@ export async function load<S, C, E extends RecordedEvent>(
   const at = o.at;
   const target = o.version as number | undefined;
   const start = (await fromSnapshot(store, stream, decider, target, at)) ?? { state: decider.initialState(), version: 0 };
-  let state = start.state;
-  let last: E | undefined;
-  if (target === undefined || target > start.version) {
-    const read: ReadStreamOptions = {
-      from: start.version + 1,
-      ...(at === undefined ? {} : { until: at }),
-      ...(target === undefined ? {} : { to: target }),
-    };
-    for await (const event of store.readStream(stream, read)) {
-      state = decider.evolve(state, event);
-      last = event;
-    }
+  let { state, version } = start;
+  // Read even when the snapshot covers the target: the read is what refuses a deleted stream.
+  const read: ReadStreamOptions = {
+    from: start.version + 1,
+    ...(at === undefined ? {} : { until: at }),
+    ...(target === undefined ? {} : { to: target }),
+  };
+  for await (const event of store.readStream(stream, read)) {
+    state = decider.evolve(state, event);
+    version = event.version;
   }
-  return { state, version: last?.version ?? start.version, ...(last ? { last } : {}) };
+  return { state, version };
 }
 
 /**

@@ -64,11 +64,12 @@ export function defineEvents<const D extends EventDefinitionMap>(definitions: D)
       const issues: ValidationIssue[] = [];
       const out = await Promise.all(
         events.map(async (event, i) => {
-          const definition = typeof event?.type === 'string' ? definitions[event.type] : undefined;
+          const definition = typeof event?.type === 'string' && Object.hasOwn(definitions, event.type) ? definitions[event.type] : undefined;
           if (!definition) return event;
           const result = await definition.schema['~standard'].validate(event.data);
           if (result.issues) {
             for (const issue of result.issues) issues.push({ path: ['events', i, 'data', ...pathOf(issue)], message: issue.message });
+            if (result.issues.length === 0) issues.push({ path: ['events', i, 'data'], message: 'refused by its schema' });
             return event;
           }
           return { ...event, data: result.value };

@@ -182,7 +182,7 @@ class CoreStore implements EventStore {
     const found = await this.backend.readSnapshot(
       stream,
       String(name),
-      typeof o.version === 'number' ? o.version : MAX_VERSION,
+      typeof o.version === 'number' ? Math.min(o.version, MAX_VERSION) : MAX_VERSION,
       o.at instanceof Date ? o.at.getTime() : MAX_TIME,
     );
     return found && { ...found, eventTime: new Date(found.eventTime) };

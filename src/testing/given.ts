@@ -1,5 +1,6 @@
 import type { Decider } from '../decider/decider.js';
 import type { RecordedEvent } from '../events/types.js';
+import { findNonJson } from '../events/json.js';
 import { uuidv7 } from '../events/uuid.js';
 import type { NewEventFor } from '../store/event-store.js';
 import { lineDiff } from './diff.js';
@@ -31,8 +32,14 @@ export function given<S, C, E extends RecordedEvent>(decider: Decider<S, C, E>, 
   return {
     when(command) {
       const run = (): { events?: readonly NewEventFor<E>[]; error?: unknown } => {
+        // Folding the given events is not the command: an error there fails the specification itself.
+        let state: S;
         try {
-          const state = recorded.reduce(decider.evolve, decider.initialState());
+          state = recorded.reduce(decider.evolve, decider.initialState());
+        } catch (error) {
+          throw new SpecificationError(`evolve threw while folding the given events: ${describe(error)}`);
+        }
+        try {
           const decided = decider.decide(command, state);
           return { events: Array.isArray(decided) ? (decided as readonly NewEventFor<E>[]) : [decided as NewEventFor<E>] };
         } catch (error) {
@@ -43,7 +50,10 @@ export function given<S, C, E extends RecordedEvent>(decider: Decider<S, C, E>, 
         then(expected) {
           const outcome = run();
           if (outcome.error !== undefined) throw new SpecificationError(`expected events, but decide threw: ${describe(outcome.error)}`);
-          const want = show(Array.isArray(expected) ? expected : [expected]);
+          const wanted = Array.isArray(expected) ? expected : [expected];
+          checkJson(wanted, 'the expected');
+          checkJson(outcome.events!, 'decide returned');
+          const want = show(wanted);
           const got = show(outcome.events!);
           if (want !== got) throw new SpecificationError(`decide returned other events (- expected, + actual):\n${lineDiff(want, got)}`);
         },
@@ -99,6 +109,14 @@ function sortKeys(value: unknown): unknown {
       .sort()
       .map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]),
   );
+}
+
+/** Event data is JSON on every store; a Date or NaN compared as JSON text would match what it should not. */
+function checkJson(events: readonly { data: unknown }[], who: string): void {
+  events.forEach((event, i) => {
+    const issue = findNonJson(event.data, ['events', i, 'data']);
+    if (issue) throw new SpecificationError(`${who} events are not JSON, which no store accepts: ${issue.path.join('.')}: ${issue.message}`);
+  });
 }
 
 function describe(error: unknown): string {

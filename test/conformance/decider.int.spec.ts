@@ -1,6 +1,16 @@
 import { expect } from 'vitest';
 import { z } from 'zod';
-import { ConcurrencyError, ValidationError, defineDecider, defineEvents, handle, load, type DeciderStore, type EventOf } from '../../src/index.js';
+import {
+  ConcurrencyError,
+  ValidationError,
+  defineDecider,
+  defineEvents,
+  handle,
+  load,
+  type DeciderStore,
+  type EventOf,
+  type RecordedEvent,
+} from '../../src/index.js';
 import { collect, conformance } from './harness.js';
 
 const events = defineEvents({
@@ -152,6 +162,35 @@ conformance('deciders: handle and load', ({ open, test }) => {
     expect(a).toEqual(b);
     expect(a.state.items).toEqual({ tea: 3 });
     expect((await load(store, 'cart-1', cart)).state.items).toEqual({ tea: 3 });
+  });
+
+  test('a run of the same command that lands between the first look and the decision still gives the original result', async () => {
+    const store = await open({ events });
+    await handle(store, 'cart-1', cart, add('tea'));
+    const first = await handle(store, 'cart-1', cart, { type: 'checkout' }, { idempotencyKey: 'k-2' });
+    // This run's first look misses the events (as if the other run had not committed yet);
+    // deciding again is refused (checked out), and the refusal only says the command already ran.
+    let blind = true;
+    const late: DeciderStore<CartEvent> = {
+      readStream: (stream, options) => store.readStream(stream, options),
+      getEvents: (ids) => (blind ? ((blind = false), Promise.resolve([])) : store.getEvents(ids)),
+      append: (stream, newEvents, options) => store.append(stream, newEvents, options),
+      readSnapshot: (...args) => store.readSnapshot(...args),
+      writeSnapshot: (snapshot) => store.writeSnapshot(snapshot),
+      logger: store.logger,
+    };
+    expect(await handle(late, 'cart-1', cart, { type: 'checkout' }, { idempotencyKey: 'k-2' })).toEqual(first);
+    // A decider that stamps something new each time: the second run's events differ (a duplicate
+    // id with other content), and that too resolves to the original result.
+    const stamping = defineDecider<number, null, RecordedEvent<'Stamped', { nonce: number }>>({
+      initialState: () => 0,
+      evolve: (n) => n + 1,
+      decide: () => ({ type: 'Stamped', data: { nonce: Math.random() } }),
+    });
+    const original = await handle(store, 'stamps', stamping, null, { idempotencyKey: 'k-3' });
+    blind = true;
+    expect(await handle(late as unknown as DeciderStore<RecordedEvent<'Stamped', { nonce: number }>>, 'stamps', stamping, null, { idempotencyKey: 'k-3' })).toEqual(original);
+    expect(await collect(store.readStream('stamps'))).toHaveLength(1);
   });
 
   test('bad options are a ValidationError', async () => {

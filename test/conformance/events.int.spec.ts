@@ -62,8 +62,15 @@ conformance('event definitions', ({ open, openShared, test }) => {
   test('events of types without a definition pass through untouched', async () => {
     const store = await open({ events: v2 });
     await store.append('misc', [{ type: 'Unknown', data: { anything: [1, 'two'] } }] as never);
-    const [event] = (await collect(store.readAll())) as RecordedEvent[];
+    // Names that objects have anyway are names like any other.
+    await store.append('misc', [{ type: 'constructor', data: 1 }, { type: '__proto__', data: 2 }, { type: 'toString', data: 3 }] as never);
+    const [event, ...others] = (await collect(store.readAll())) as RecordedEvent[];
     expect(event).toMatchObject({ type: 'Unknown', schemaVersion: 1, data: { anything: [1, 'two'] } });
+    expect(others.map((e) => [e.type, e.data])).toEqual([
+      ['constructor', 1],
+      ['__proto__', 2],
+      ['toString', 3],
+    ]);
   });
 
   test('old events are upcast on readStream, readAll and subscribe; schemaVersion says how they were stored', async () => {

@@ -81,6 +81,15 @@ conformance('snapshots', ({ open, test }) => {
     expect(w.warnings.at(-1)).toBe('snapshot that does not parse ignored');
   });
 
+  test('a snapshot never hides a deleted stream, nor a target beyond any version', async () => {
+    const store = await open();
+    for (const n of [2, 2]) await handle(store, 's', snapshotted, n); // a snapshot at 4
+    expect(await load(store, 's', snapshotted, { version: 2 ** 31 })).toEqual(await load(store, 's', plain, { version: 2 ** 31 }));
+    await store.deleteStream('s');
+    await expect(load(store, 's', snapshotted, { version: 4 })).rejects.toMatchObject({ code: 'STREAM_DELETED' });
+    await expect(load(store, 's', snapshotted)).rejects.toMatchObject({ code: 'STREAM_DELETED' });
+  });
+
   test('deciders with other snapshot names keep apart', async () => {
     const store = await open();
     const other = fold({ every: 1, version: 1 });

@@ -55,6 +55,40 @@ describe('checkCompatibility', () => {
     expect(report(bumped)).toEqual({ breaking: [], compatible: ['OrderPlaced : version 1 → 2, with upcasters'] });
   });
 
+  it('type widening is compatible; narrowing, enums, literals, nullable objects, tuples and records are checked', () => {
+    const lockOf = (schema: z.ZodType) => JSON.parse(JSON.stringify(lockEvents(defineEvents({ E: { schema } })))) as ReturnType<typeof lockEvents>;
+    const check = (from: z.ZodType, to: z.ZodType) => {
+      const r = checkCompatibility(defineEvents({ E: { schema: to } }), lockOf(from));
+      return { breaking: r.breaking.map((i) => `${i.path}: ${i.message}`), compatible: r.compatible.map((i) => `${i.path}: ${i.message}`) };
+    };
+    const obj = (shape: z.ZodRawShape) => z.object(shape);
+    expect(check(obj({ n: z.int() }), obj({ n: z.number() })).breaking).toEqual([]);
+    expect(check(obj({ s: z.string() }), obj({ s: z.string().nullable() })).breaking).toEqual([]);
+    expect(check(obj({ s: z.string() }), obj({ s: z.union([z.string(), z.number()]) })).breaking).toEqual([]);
+    expect(check(obj({ n: z.number() }), obj({ n: z.int() })).breaking).toEqual(['n: retyped from "number" to "integer" without a version bump']);
+    expect(check(obj({ k: z.enum(['a', 'b', 'c']) }), obj({ k: z.enum(['a', 'b']) })).breaking).toEqual(['k: no longer accepts ["c"]']);
+    expect(check(obj({ k: z.enum(['a', 'b']) }), obj({ k: z.enum(['a', 'b', 'c']) })).breaking).toEqual([]);
+    expect(check(obj({ v: z.literal('v1') }), obj({ v: z.literal('v2') })).breaking).toEqual(['v: no longer accepts ["v1"]']);
+    expect(check(obj({ o: obj({ a: z.string(), b: z.string() }).nullable() }), obj({ o: obj({ a: z.string() }).nullable() })).breaking).toEqual([
+      'o.b: field removed without a version bump',
+    ]);
+    expect(check(obj({ t: z.tuple([z.string()]) }), obj({ t: z.tuple([z.number()]) })).breaking).toEqual([
+      't[0]: retyped from "string" to "number" without a version bump',
+    ]);
+    expect(check(obj({ r: z.record(z.string(), z.string()) }), obj({ r: z.record(z.string(), z.number()) })).breaking).toEqual([
+      'r{}: retyped from "string" to "number" without a version bump',
+    ]);
+    expect(check(obj({ s: z.string().nullable() }), obj({ s: z.string() })).breaking).toEqual([
+      's: retyped from ["string","null"] to "string" without a version bump',
+    ]);
+  });
+
+  it('field and type names like constructor are names like any other', () => {
+    const lockOf = JSON.parse(JSON.stringify(lockEvents(defineEvents({ constructor: { schema: z.object({ valueOf: z.string() }) } })))) as ReturnType<typeof lockEvents>;
+    const r = checkCompatibility(defineEvents({ constructor: { schema: z.object({}) } }), lockOf);
+    expect(r.breaking.map((i) => `${i.type} ${i.path}`)).toEqual(['constructor valueOf']);
+  });
+
   it('without a JSON Schema (valibot here), versions and names are still checked', () => {
     const other = defineEvents({ OrderPlaced: { schema: v.object({ x: v.number() }) } });
     expect(lockEvents(other).types.OrderPlaced).toEqual({ version: 1 });

@@ -48,3 +48,30 @@ describe('given / when / then', () => {
     expect(() => given(account).when({ type: 'withdraw', cents: 1 }).thenThrows(InsufficientFunds, 'overdrawn')).toThrow(/not matching overdrawn/);
   });
 });
+
+describe('given / when / then refuses what no store would hold', () => {
+  const stamped = defineDecider<number, Date, RecordedEvent<'Stamped', { at: unknown }>>({
+    initialState: () => 0,
+    evolve: (n) => n + 1,
+    decide: (at) => ({ type: 'Stamped', data: { at } }),
+  });
+
+  it('fails on data that is not JSON, expected or decided, instead of comparing it as JSON text', () => {
+    expect(() => given(stamped).when(new Date(0)).then({ type: 'Stamped', data: { at: new Date(1e12) } })).toThrow(/not JSON/);
+    expect(() => given(stamped).when(new Date(0)).then({ type: 'Stamped', data: { at: '1970-01-01T00:00:00.000Z' } })).toThrow(
+      /decide returned events are not JSON/,
+    );
+  });
+
+  it('an error while folding the given events fails the specification, even when thenThrows expects that class', () => {
+    class Refused extends Error {}
+    const broken = defineDecider<number, number, RecordedEvent<'X', null>>({
+      initialState: () => 0,
+      evolve: () => {
+        throw new Refused('in evolve');
+      },
+      decide: () => [],
+    });
+    expect(() => given(broken, [{ type: 'X', data: null }]).when(1).thenThrows(Refused)).toThrow(/evolve threw while folding the given events/);
+  });
+});
