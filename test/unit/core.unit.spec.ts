@@ -58,3 +58,22 @@ describe('JSON checks', () => {
     }
   });
 });
+
+describe('store options and snapshot input', () => {
+  it('refuses events that do not come from defineEvents, a logger without its methods, and a malformed snapshot', async () => {
+    const { memoryStore, ConfigurationError, ValidationError } = await import('../../src/index.js');
+    expect(() => memoryStore({ events: { definitions: {} } as never })).toThrow(ConfigurationError);
+    expect(() => memoryStore({ logger: { info: () => {} } as never })).toThrow(/pino-like/);
+    const store = memoryStore();
+    await expect(store.writeSnapshot({ stream: 's', name: 'n', version: -1, schemaVersion: 1, state: '{}', eventTime: new Date() })).rejects.toBeInstanceOf(
+      ValidationError,
+    );
+    await expect(store.writeSnapshot({ stream: 's', name: 'n', version: 1, schemaVersion: 1, state: {} as never, eventTime: new Date() })).rejects.toBeInstanceOf(
+      ValidationError,
+    );
+    await expect(store.writeSnapshot({ stream: '', name: 'n', version: 1, schemaVersion: 1, state: '{}', eventTime: new Date() })).rejects.toMatchObject({
+      code: 'INVALID_STREAM_NAME',
+    });
+    await store.close();
+  });
+});
