@@ -23,6 +23,10 @@ export {
   isStoreUnavailableError,
   isStreamDeletedError,
   isValidationError,
+  isProjectionFailedError,
+  isTimeoutError,
+  ProjectionFailedError,
+  TimeoutError,
   type ValidationIssue,
 } from './events/errors.js';
 export { uuidv7 } from './events/uuid.js';
@@ -60,3 +64,4 @@ export {
   type EventsLock,
   type JsonSchema,
 } from './events/compatibility.js';
+export * from './projections/index.js';

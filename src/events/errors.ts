@@ -12,6 +12,8 @@ export const ErrorCode = {
   storeUnavailable: 'STORE_UNAVAILABLE',
   configuration: 'CONFIGURATION',
   eventVersion: 'EVENT_VERSION',
+  projectionFailed: 'PROJECTION_FAILED',
+  timeout: 'TIMEOUT',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -144,6 +146,32 @@ export class ConfigurationError extends FactlineError {
   }
 }
 
+/**
+ * A projection's handler threw. Inline, the append that triggered it wrote nothing; in the daemon,
+ * the projection stopped at this event (or sent it to its dead letters).
+ */
+export class ProjectionFailedError extends FactlineError {
+  constructor(
+    readonly projection: string,
+    readonly eventId: string,
+    readonly position: bigint,
+    cause: unknown,
+  ) {
+    super(ErrorCode.projectionFailed, `projection "${projection}" failed on event ${eventId} at position ${position}: ${errorText(cause)}`, { cause });
+  }
+}
+
+/** A wait (such as `waitFor`) ran out of time before what it waited for happened. */
+export class TimeoutError extends FactlineError {
+  constructor(message: string) {
+    super(ErrorCode.timeout, message, { retryable: true });
+  }
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
 const CODES = new Set<string>(Object.values(ErrorCode));
 
 function guard<E extends FactlineError>(code: ErrorCode): (error: unknown) => error is E {
@@ -167,6 +195,8 @@ export const isStoreClosedError = guard<StoreClosedError>(ErrorCode.storeClosed)
 export const isStoreUnavailableError = guard<StoreUnavailableError>(ErrorCode.storeUnavailable);
 export const isConfigurationError = guard<ConfigurationError>(ErrorCode.configuration);
 export const isEventVersionError = guard<EventVersionError>(ErrorCode.eventVersion);
+export const isProjectionFailedError = guard<ProjectionFailedError>(ErrorCode.projectionFailed);
+export const isTimeoutError = guard<TimeoutError>(ErrorCode.timeout);
 
 function formatPath(path: readonly (string | number)[]): string {
   return path.length === 0 ? '(input)' : path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('').replace(/^\./, '');

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { isStoreUnavailableError } from '../events/errors.js';
 import type {
   AllPage,
+  InlineHook,
   KnownEvent,
   Outcome,
   StoreBackend,
@@ -17,6 +18,7 @@ import { toFactlineError } from './errors.js';
 import { listen } from './listener.js';
 import { STALE } from './migrations.js';
 import type { Names } from './names.js';
+import { PostgresProjections, PostgresTransaction } from './projections.js';
 import { statements, type Statements } from './statements.js';
 
 /** For tests that disturb appends from inside their transaction, holding the append lock. */
@@ -61,6 +63,7 @@ export class PostgresBackend implements StoreBackend {
   private dropWriterListener: (() => void) | undefined;
   /** True while a write that commits on its own is in flight: its outcome is unknown if the connection fails. */
   private writing = false;
+  readonly projections: PostgresProjections;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -69,17 +72,21 @@ export class PostgresBackend implements StoreBackend {
     private readonly hooks?: PostgresTestHooks,
   ) {
     this.sql = statements(n, hooks !== undefined);
+    this.projections = new PostgresProjections(pool, n, this.sql);
   }
 
-  async commit(requests: readonly WriteRequest[]): Promise<readonly Outcome[]> {
+  async commit(requests: readonly WriteRequest[], inline?: InlineHook): Promise<readonly Outcome[]> {
     const client = await this.writer();
     try {
+      if (inline) return await this.locked(client, requests, inline);
       return (
         (await this.attempt(client, requests, this.guess(requests))) ??
         (await this.attempt(client, requests, await this.read(client, requests))) ??
         (await this.locked(client, requests))
       );
     } catch (error) {
+      // An inline projection threw and its transaction rolled back: the connection is sound.
+      if (rolledBack.has(error as object)) throw error;
       const mapped = toFactlineError(error, this.writing ? 'unknown' : 'not_written');
       // Whatever failed (a lost connection, a statement timeout, a cancel), the connection may be
       // broken or inside an aborted transaction: never reuse it. The pool drops it.
@@ -189,12 +196,23 @@ export class PostgresBackend implements StoreBackend {
    * Takes the lock before reading, so nothing can move under the plan. On any error the caller
    * drops the connection, which ends the transaction.
    */
-  private async locked(client: pg.PoolClient, requests: readonly WriteRequest[]): Promise<readonly Outcome[]> {
+  private async locked(client: pg.PoolClient, requests: readonly WriteRequest[], inline?: InlineHook): Promise<readonly Outcome[]> {
     await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
     await client.query(this.sql.lock);
     const basis = await this.read(client, requests);
     const plan = planBatch(requests, basis.heads, basis.known, basis.first, Date.now());
     const outcomes = needsWrite(plan) ? await this.write(client, plan, basis, false) : plan.outcomes;
+    // Inline projections run under the append lock, in the append's transaction: their reads see
+    // every earlier append's documents, and nothing commits unless they all succeed.
+    if (inline && plan.rows.length > 0) {
+      try {
+        await inline(plan.rows, new PostgresTransaction(client, this.n, this.sql));
+      } catch (error) {
+        await client.query('ROLLBACK');
+        if (typeof error === 'object' && error !== null) rolledBack.add(error);
+        throw error;
+      }
+    }
     this.writing = true;
     await client.query('COMMIT');
     return outcomes;
@@ -316,6 +334,7 @@ interface Basis {
 const GUESSED_FIRST = 2n ** 62n;
 
 const ignore = () => {};
+const rolledBack = new WeakSet<object>();
 
 function needsWrite(plan: BatchPlan): boolean {
   return plan.rows.length > 0 || plan.heads.some((h) => h.deleted);

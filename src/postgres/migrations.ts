@@ -65,6 +65,41 @@ const MIGRATIONS: readonly ((n: Names) => string)[] = [
       event_time     timestamptz NOT NULL,
       PRIMARY KEY (stream, name, version)
     );`,
+  // Documents are jsonb: queried by field. Times are epoch milliseconds from the database's clock.
+  (n) => `
+    CREATE TABLE ${n.documents} (
+      collection text  NOT NULL,
+      id         text  NOT NULL,
+      data       jsonb NOT NULL,
+      PRIMARY KEY (collection, id)
+    );
+    CREATE TABLE ${n.projections} (
+      name        text    NOT NULL,
+      generation  integer NOT NULL,
+      version     integer NOT NULL,
+      status      text    NOT NULL,
+      checkpoint  bigint  NOT NULL,
+      owner       text    NOT NULL,
+      token       bigint  NOT NULL,
+      lease_until bigint  NOT NULL,
+      error       text,
+      updated_at  bigint  NOT NULL,
+      PRIMARY KEY (name, generation)
+    );
+    CREATE TABLE ${n.collections} (
+      collection text    NOT NULL,
+      generation integer NOT NULL,
+      projection text    NOT NULL,
+      PRIMARY KEY (collection, generation)
+    );
+    CREATE TABLE ${n.deadLetters} (
+      projection text   NOT NULL,
+      position   bigint NOT NULL,
+      event_id   uuid   NOT NULL,
+      error      text   NOT NULL,
+      failed_at  bigint NOT NULL,
+      PRIMARY KEY (projection, position)
+    );`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -9,6 +9,10 @@ export interface Names {
   readonly versions: string;
   readonly reserve: string;
   readonly snapshots: string;
+  readonly documents: string;
+  readonly projections: string;
+  readonly collections: string;
+  readonly deadLetters: string;
   /** LISTEN/NOTIFY channel: the same for every process using this schema. */
   readonly channel: string;
   /** Advisory locks are (space, key) pairs: space for Factline's purposes, key for the schema. */
@@ -33,6 +37,10 @@ export function names(schema: string): Names {
     versions: `${q}.schema_versions`,
     reserve: `${q}.reserve`,
     snapshots: `${q}.snapshots`,
+    documents: `${q}.documents`,
+    projections: `${q}.projections`,
+    collections: `${q}.collections`,
+    deadLetters: `${q}.dead_letters`,
     channel: `factline_${schema}`,
     lockSpace: LOCK_SPACE,
     lockKey: fnv1a(schema),

@@ -35,6 +35,40 @@ const MIGRATIONS: readonly string[] = [
      event_time     INTEGER NOT NULL,
      PRIMARY KEY (stream, name, version)
    ) STRICT, WITHOUT ROWID;`,
+  // Documents are often larger than a WITHOUT ROWID row should be: a rowid table with a key index.
+  `CREATE TABLE factline_documents (
+     collection TEXT NOT NULL,
+     id         TEXT NOT NULL,
+     data       TEXT NOT NULL,
+     UNIQUE (collection, id)
+   ) STRICT;
+   CREATE TABLE factline_projections (
+     name        TEXT    NOT NULL,
+     generation  INTEGER NOT NULL,
+     version     INTEGER NOT NULL,
+     status      TEXT    NOT NULL,
+     checkpoint  INTEGER NOT NULL,
+     owner       TEXT    NOT NULL,
+     token       INTEGER NOT NULL,
+     lease_until INTEGER NOT NULL,
+     error       TEXT,
+     updated_at  INTEGER NOT NULL,
+     PRIMARY KEY (name, generation)
+   ) STRICT, WITHOUT ROWID;
+   CREATE TABLE factline_collections (
+     collection TEXT    NOT NULL,
+     generation INTEGER NOT NULL,
+     projection TEXT    NOT NULL,
+     PRIMARY KEY (collection, generation)
+   ) STRICT, WITHOUT ROWID;
+   CREATE TABLE factline_dead_letters (
+     projection TEXT    NOT NULL,
+     position   INTEGER NOT NULL,
+     event_id   TEXT    NOT NULL,
+     error      TEXT    NOT NULL,
+     failed_at  INTEGER NOT NULL,
+     PRIMARY KEY (projection, position)
+   ) STRICT, WITHOUT ROWID;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -28,6 +28,7 @@ export function sqliteStore<O extends SqliteStoreOptions>(options: O): StoreFor<
   if (!Number.isSafeInteger(busyTimeout) || busyTimeout < 0) throw new ConfigurationError('busyTimeout must be an integer ≥ 0');
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   let db: Database.Database | undefined;
+  let reader: Database.Database | undefined;
   try {
     db = new Database(path);
     db.pragma(`busy_timeout = ${busyTimeout}`);
@@ -37,8 +38,13 @@ export function sqliteStore<O extends SqliteStoreOptions>(options: O): StoreFor<
     }
     db.pragma(`synchronous = ${synchronous.toUpperCase()}`);
     migrate(db);
-    return createStore(new SqliteBackend(db), options);
+    if (path !== ':memory:') {
+      reader = new Database(path);
+      reader.pragma(`busy_timeout = ${busyTimeout}`);
+    }
+    return createStore(new SqliteBackend(db, reader), options);
   } catch (error) {
+    reader?.close();
     db?.close();
     throw toFactlineError(error);
   }

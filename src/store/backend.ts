@@ -2,6 +2,13 @@ import type { FactlineError } from '../events/errors.js';
 import type { PreparedEvent } from '../events/validate.js';
 import type { ExpectedVersion } from '../events/types.js';
 import type { AppendResult } from './event-store.js';
+import type { ProjectionBackend, Transaction } from '../projections/backend.js';
+
+/**
+ * Inline projections: runs in the append's transaction with the rows it is about to commit. If it
+ * throws, the transaction rolls back and the error is the batch's.
+ */
+export type InlineHook = (rows: readonly StoredEvent[], tx: Transaction) => Promise<void>;
 
 /** Positions are 64-bit signed integers in every database. */
 export const MAX_POSITION = 2n ** 63n - 1n;
@@ -16,7 +23,9 @@ export interface StoreBackend {
    * events already stored under the batch's ids, call `planBatch`, write its rows and heads.
    * Throws only when the transaction as a whole failed (and then wrote nothing).
    */
-  commit(requests: readonly WriteRequest[]): Promise<readonly Outcome[]>;
+  commit(requests: readonly WriteRequest[], inline?: InlineHook): Promise<readonly Outcome[]>;
+  /** Documents, projection checkpoints and leases, in the same database. */
+  readonly projections: ProjectionBackend;
   streamHead(stream: string): Promise<StreamHead | undefined>;
   /** Events of one stream with `from <= version <= to`, in `direction` order, at most `limit`. */
   readStream(stream: string, page: StreamPage): Promise<readonly StoredEvent[]>;

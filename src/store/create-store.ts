@@ -20,6 +20,11 @@ import type {
 } from './event-store.js';
 import { GroupCommitter } from './group-commit.js';
 import { allReadOptions, streamReadOptions } from './read-options.js';
+import type { InlineHook } from './backend.js';
+import { indexedFields, type ProjectionDefinition } from '../projections/define.js';
+import { storeCollection, type DocumentCollection, type DocumentData } from '../projections/documents.js';
+import { checkInline, inlineHook } from '../projections/inline.js';
+import { registerInternals } from '../projections/internals.js';
 
 /** Options every store takes, whatever its adapter. */
 export interface StoreOptions {
@@ -40,6 +45,8 @@ export interface StoreOptions {
   readonly maxBatchAppends?: number;
   /** Group commit: most events in one transaction. Default 10,000. */
   readonly maxBatchEvents?: number;
+  /** Projections applied in each append's own transaction: `{ inline: [orders] }`. */
+  readonly projections?: { readonly inline?: readonly Pick<ProjectionDefinition, 'kind' | 'name' | 'version'>[] };
 }
 
 const DEFAULT_POLL_INTERVAL = 50;
@@ -59,7 +66,7 @@ const DEFAULTS = {
 // Timers take at most 2^31 - 1 ms; no option has a use beyond that.
 const MAX_SETTING = 2 ** 31 - 1;
 
-type Settings = Required<Omit<StoreOptions, 'pollInterval' | 'events' | 'logger'>> & Pick<StoreOptions, 'pollInterval'>;
+type Settings = Required<Omit<StoreOptions, 'pollInterval' | 'events' | 'logger' | 'projections'>> & Pick<StoreOptions, 'pollInterval'>;
 const SETTING_KEYS = ['maxEventSize', 'pageSize', 'pollInterval', 'maxBatchAppends', 'maxBatchEvents'] as const;
 
 function settings(options: StoreOptions): Settings {
@@ -93,7 +100,10 @@ export function createStore<O extends StoreOptions>(backend: StoreBackend, optio
   }
   const logger = options?.logger ?? silentLogger;
   if (typeof logger.warn !== 'function' || typeof logger.error !== 'function') throw new ConfigurationError('logger must have pino-like methods');
-  return new CoreStore(backend, settings(options === undefined ? {} : options), events, logger) as unknown as StoreFor<O>;
+  const given = options?.projections;
+  if (given !== undefined && (typeof given !== 'object' || given === null)) throw new ConfigurationError('projections must be { inline: [...] }');
+  const inline = given?.inline === undefined ? [] : checkInline(given.inline);
+  return new CoreStore(backend, settings(options === undefined ? {} : options), events, logger, inline as readonly ProjectionDefinition[]) as unknown as StoreFor<O>;
 }
 
 class CoreStore implements EventStore {
@@ -102,14 +112,28 @@ class CoreStore implements EventStore {
   private closing: Promise<void> | undefined;
 
   private readonly decode: (row: StoredEvent) => RecordedEvent;
+  private readonly inline: InlineHook | undefined;
+  /** Indexes of the inline projections, made before the first append. */
+  private ready: Promise<void> | undefined;
 
   constructor(
     private readonly backend: StoreBackend,
     private readonly settings: Settings,
     private readonly events: DefinedEvents | undefined,
     readonly logger: Logger,
+    inline: readonly ProjectionDefinition[],
   ) {
     this.decode = events ? (row) => events.upcast(decodeEvent(row)) : decodeEvent;
+    this.inline = inline.length > 0 ? inlineHook(inline, this.decode) : undefined;
+    const fields = indexedFields(inline);
+    if (fields.length > 0) this.ready = backend.projections.ensureIndexes(fields);
+    registerInternals(this, {
+      backend,
+      decode: this.decode,
+      waitForCommit: (seen, signal, timeout) => this.feed.wait(seen, signal, timeout),
+      logger,
+      closed: () => this.closing !== undefined,
+    });
     this.committer = new GroupCommitter((requests) => this.commit(requests), {
       maxRequests: settings.maxBatchAppends,
       maxEvents: settings.maxBatchEvents,
@@ -122,7 +146,8 @@ class CoreStore implements EventStore {
   }
 
   private async commit(requests: Parameters<StoreBackend['commit']>[0]) {
-    const outcomes = await this.backend.commit(requests);
+    if (this.ready) await this.ready;
+    const outcomes = await this.backend.commit(requests, this.inline);
     for (const outcome of outcomes) if (outcome.ok === true) this.feed.advance(outcome.result.position);
     return outcomes;
   }
@@ -173,6 +198,11 @@ class CoreStore implements EventStore {
       throw new ValidationError([{ path: ['snapshot'], message: 'needs stream, name, version, schemaVersion, state (JSON text) and eventTime' }]);
     }
     await this.backend.writeSnapshot({ ...snapshot, eventTime: snapshot.eventTime.getTime() });
+  }
+
+  documents<T extends object = DocumentData>(collection: string): DocumentCollection<T> {
+    this.checkOpen();
+    return storeCollection<T>(this.backend.projections, collection);
   }
 
   async readSnapshot(stream: string, name: string, options?: { readonly version?: number; readonly at?: Date }): Promise<Snapshot | undefined> {

@@ -1,5 +1,6 @@
 import type { ExpectedVersion, NewEvent, RecordedEvent } from '../events/types.js';
 import type { Logger } from '../observability/logger.js';
+import type { DocumentCollection, DocumentData } from '../projections/documents.js';
 
 /** A decider's state after `version` of `stream`, as JSON text. */
 export interface Snapshot {
@@ -90,6 +91,11 @@ export interface EventStore<E extends RecordedEvent = RecordedEvent, N extends N
   writeSnapshot(snapshot: Snapshot): Promise<void>;
   /** The newest snapshot at or before a version and an instant, if any. */
   readSnapshot(stream: string, name: string, options?: { readonly version?: number; readonly at?: Date }): Promise<Snapshot | undefined>;
+  /**
+   * A collection of documents (read models): committed reads, and writes that each commit on their
+   * own. A projection's collection reads from its live generation.
+   */
+  documents<T extends object = DocumentData>(collection: string): DocumentCollection<T>;
   /** Where the store and what runs on it (deciders, projections) log. Silent unless one was given. */
   readonly logger: Logger;
   /** Soft delete: a tombstone. The events stay in `readAll` and subscriptions. */

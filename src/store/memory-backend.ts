@@ -1,4 +1,6 @@
-import type { AllPage, KnownEvent, Outcome, StoreBackend, StoredEvent, StoredSnapshot, StreamHead, StreamPage, WriteRequest } from './backend.js';
+import type { AllPage, InlineHook, KnownEvent, Outcome, StoreBackend, StoredEvent, StoredSnapshot, StreamHead, StreamPage, WriteRequest } from './backend.js';
+import { MemoryProjections } from './memory-projections.js';
+import { Mutex } from './mutex.js';
 import { batchKeys, planBatch } from './plan.js';
 
 /** Rows in arrays and maps; a batch is planned first and applied whole, so it is atomic. */
@@ -9,15 +11,30 @@ export class MemoryBackend implements StoreBackend {
   private readonly heads = new Map<string, StreamHead>();
   private readonly streams = new Map<string, StoredEvent[]>();
   private readonly snapshots = new Map<string, StoredSnapshot[]>();
+  private readonly mutex = new Mutex();
+  readonly projections = new MemoryProjections(this.mutex, (page) => this.readAll(page));
 
-  commit(requests: readonly WriteRequest[]): Promise<readonly Outcome[]> {
+  commit(requests: readonly WriteRequest[], inline?: InlineHook): Promise<readonly Outcome[]> {
+    return this.mutex.run(async () => {
+      const plan = this.plan(requests);
+      // Inline projections run first, on a draft of the documents: if one throws, no event is kept either.
+      if (inline && plan.rows.length > 0) await this.projections.within((tx) => inline(plan.rows, tx));
+      this.apply(plan);
+      return plan.outcomes;
+    });
+  }
+
+  private plan(requests: readonly WriteRequest[]) {
     const { ids } = batchKeys(requests);
     const known = new Map<string, KnownEvent>();
     for (const id of ids) {
       const event = this.byId.get(id);
       if (event) known.set(id, event);
     }
-    const plan = planBatch(requests, this.heads, known, BigInt(this.events.length + 1), Date.now());
+    return planBatch(requests, this.heads, known, BigInt(this.events.length + 1), Date.now());
+  }
+
+  private apply(plan: ReturnType<typeof planBatch>): void {
     for (const row of plan.rows) {
       this.events.push(row);
       this.byId.set(row.id, row);
@@ -26,7 +43,6 @@ export class MemoryBackend implements StoreBackend {
       stream.push(row);
     }
     for (const head of plan.heads) this.heads.set(head.stream, head);
-    return Promise.resolve(plan.outcomes);
   }
 
   streamHead(stream: string): Promise<StreamHead | undefined> {

@@ -8,6 +8,7 @@ function recording(backend: StoreBackend) {
   const pages: number[] = [];
   const wrapped: StoreBackend = {
     shared: backend.shared,
+    projections: backend.projections,
     commit: (r) => backend.commit(r),
     streamHead: (s) => backend.streamHead(s),
     eventsById: (ids) => backend.eventsById(ids),

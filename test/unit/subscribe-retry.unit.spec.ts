@@ -10,6 +10,7 @@ it('a subscription waits out an unavailable database and goes on from where it w
   const flaky = <T>(work: () => Promise<T>) => (failuresLeft-- > 0 ? Promise.reject(new StoreUnavailableError('down', 'not_written')) : work());
   const backend: StoreBackend = {
     shared: false,
+    projections: inner.projections,
     commit: (r) => inner.commit(r),
     streamHead: (s) => inner.streamHead(s),
     eventsById: (ids) => inner.eventsById(ids),

@@ -1,0 +1,64 @@
+import { ConfigurationError, ProjectionFailedError } from '../events/errors.js';
+import type { RecordedEvent } from '../events/types.js';
+import type { InlineHook, StoredEvent } from '../store/backend.js';
+import { HandlerFailure, applyEvents, newGeneration, pickGeneration, projectionContext, swapIn } from './apply.js';
+import type { ProjectionRow } from './backend.js';
+import { isRunnable, type ProjectionDefinition } from './define.js';
+
+const CATCH_UP_PAGE = 500;
+
+export function checkInline(definitions: unknown): readonly ProjectionDefinition[] {
+  if (!Array.isArray(definitions) || !definitions.every((d) => isRunnable(d) && d.kind === 'projection')) {
+    throw new ConfigurationError('projections.inline takes an array of defineProjection(...) results');
+  }
+  const names = new Set(definitions.map((d) => d.name));
+  if (names.size !== definitions.length) throw new ConfigurationError('two inline projections have the same name');
+  return definitions;
+}
+
+/**
+ * Inline projections run in the append's transaction, with the append lock held: each first
+ * applies any events it has not seen (a new projection, a new version, or appends made by a
+ * process that did not run it), then the batch's, and records the batch's last position as its
+ * checkpoint. A throw fails the append: nothing is written.
+ */
+export function inlineHook(definitions: readonly ProjectionDefinition[], decode: (row: StoredEvent) => RecordedEvent): InlineHook {
+  return async (rows, tx) => {
+    const first = rows[0]!.position;
+    for (const definition of definitions) {
+      const types = definition.types && new Set<string>(definition.types);
+      const matching = (r: StoredEvent) => !types || types.has(r.type);
+      const all = await tx.rowsOf(definition.name);
+      let picked = pickGeneration(all, definition.version);
+      if (picked === 'superseded') continue; // newer code keeps it: it catches up on its next append
+      if (!picked) {
+        picked = newGeneration(all, definition.name, definition.version, await tx.now());
+        await tx.insertProjection(picked);
+      }
+      const row = (await tx.lockProjection(definition.name, picked.generation))!;
+      const context = projectionContext(tx, definition.name, row.generation, new Set());
+      const apply = async (stored: readonly StoredEvent[]) => {
+        let events: RecordedEvent[] = [];
+        try {
+          events = stored.map(decode);
+          await applyEvents(definition, context, events);
+        } catch (error) {
+          const failed = error instanceof HandlerFailure ? error : new HandlerFailure(0, events[0] ?? ({ id: stored[0]!.id, position: stored[0]!.position } as RecordedEvent), error);
+          throw new ProjectionFailedError(definition.name, failed.event.id, failed.event.position, failed.cause);
+        }
+      };
+      let after = row.checkpoint;
+      while (after < first - 1n) {
+        const page = await tx.readAll({ after, limit: CATCH_UP_PAGE, ...(definition.types ? { types: definition.types } : {}) });
+        const before = page.filter((r) => r.position < first);
+        await apply(before);
+        if (before.length < CATCH_UP_PAGE) break;
+        after = before.at(-1)!.position;
+      }
+      await apply(rows.filter(matching));
+      let next: ProjectionRow = { ...row, checkpoint: rows.at(-1)!.position, error: null, updatedAt: await tx.now() };
+      if (row.status === 'building') next = await swapIn(tx, next);
+      await tx.updateProjection(next);
+    }
+  };
+}

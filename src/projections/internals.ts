@@ -1,0 +1,26 @@
+import { ConfigurationError } from '../events/errors.js';
+import type { RecordedEvent } from '../events/types.js';
+import type { Logger } from '../observability/logger.js';
+import type { StoreBackend, StoredEvent } from '../store/backend.js';
+
+/** What projections need of a store beyond its public surface. */
+export interface StoreInternals {
+  readonly backend: StoreBackend;
+  readonly decode: (row: StoredEvent) => RecordedEvent;
+  /** Resolves once the head is past `seen`, on abort, on close, or after `timeout` ms. */
+  readonly waitForCommit: (seen: bigint, signal: AbortSignal | undefined, timeout: number) => Promise<void>;
+  readonly logger: Logger;
+  readonly closed: () => boolean;
+}
+
+const registry = new WeakMap<object, StoreInternals>();
+
+export function registerInternals(store: object, internals: StoreInternals): void {
+  registry.set(store, internals);
+}
+
+export function internalsOf(store: unknown): StoreInternals {
+  const found = typeof store === 'object' && store !== null ? registry.get(store) : undefined;
+  if (!found) throw new ConfigurationError('expected a store from openStore, memoryStore, sqliteStore or postgresStore');
+  return found;
+}
