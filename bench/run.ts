@@ -12,6 +12,7 @@ import pg from 'pg';
 import { RawPostgres } from './raw-postgres.js';
 import { RawSqlite } from './raw-sqlite.js';
 import { loadScenarios } from './load.js';
+import { projectionScenarios, rawPostgresCatchUp, rawSqliteCatchUp } from './projections.js';
 import { N, printRow, scenarios } from './scenarios.js';
 
 const run = promisify(execFile);
@@ -34,6 +35,9 @@ try {
   });
   await loadScenarios('sqlite', sqlite);
   await sqlite.close();
+  const projected = sqliteStore({ path: join(dir, 'projections.db') });
+  await projectionScenarios('sqlite', projected, rawSqliteCatchUp(join(dir, 'projections.db')), { g: '≥ 40,000 ev/s', h: 'p99 ≤ 50 ms' });
+  await projected.close();
   await rawSqlite.close();
 
   await postgresBench();
@@ -65,6 +69,9 @@ async function postgresBench(): Promise<void> {
     });
     await loadScenarios('postgres', store);
     await store.close();
+    const projected = await postgresStore({ connectionString: url.toString(), schema: 'projections' });
+    await projectionScenarios('postgres', projected, rawPostgresCatchUp(url.toString(), 'projections'), { g: '≥ 20,000 ev/s', h: 'p99 ≤ 50 ms' });
+    await projected.close();
     await raw.close();
     await multiProcess(`${url.toString()}?schema=multi`);
   } finally {

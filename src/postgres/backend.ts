@@ -206,7 +206,9 @@ export class PostgresBackend implements StoreBackend {
     // every earlier append's documents, and nothing commits unless they all succeed.
     if (inline && plan.rows.length > 0) {
       try {
-        await inline(plan.rows, new PostgresTransaction(client, this.n, this.sql));
+        const tx = new PostgresTransaction(client, this.n, this.sql);
+        await inline(plan.rows, tx);
+        await tx.flush();
       } catch (error) {
         await client.query('ROLLBACK');
         if (typeof error === 'object' && error !== null) rolledBack.add(error);

@@ -23,6 +23,8 @@ type RawRow = Omit<ProjectionRow, 'checkpoint'> & { checkpoint: string };
 
 const toRow = (r: RawRow): ProjectionRow => ({ ...r, checkpoint: BigInt(r.checkpoint) });
 
+const key = (collection: string, id: string) => `${collection}\u0000${id}`;
+
 const NOW = `floor(extract(epoch FROM clock_timestamp()) * 1000)::float8`;
 
 type Query = <R extends pg.QueryResultRow>(text: string, values: readonly unknown[]) => Promise<R[]>;
@@ -41,7 +43,7 @@ export class PostgresProjections implements ProjectionBackend {
   ) {
     const run: Query = async (text, values) => {
       try {
-        return (await pool.query(text, values as unknown[])).rows;
+        return (await pool.query(text, values as unknown[])).rows as never[];
       } catch (error) {
         throw toFactlineError(error);
       }
@@ -56,7 +58,9 @@ export class PostgresProjections implements ProjectionBackend {
     let broken: Error | undefined;
     try {
       await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
-      const result = await work(new PostgresTransaction(client, this.n, this.statements));
+      const tx = new PostgresTransaction(client, this.n, this.statements);
+      const result = await work(tx);
+      await tx.flush();
       await client.query('COMMIT');
       return result;
     } catch (error) {
@@ -110,11 +114,12 @@ function resolveSql(n: Names, p: string): string {
     WHERE c.collection = ${p} AND p.status = 'live' LIMIT 1), ${p})`;
 }
 
-function reader(n: Names, run: Query, live: boolean): DocumentReader {
+/** `find` runs with `run`; `get`, which a waiting write of another document cannot change, with `getRun`. */
+function reader(n: Names, run: Query, live: boolean, getRun: Query = run): DocumentReader {
   const target = (p: string) => (live ? resolveSql(n, p) : p);
   return {
     async get(collection, id) {
-      const rows = await run<{ data: string }>(`SELECT data::text AS data FROM ${n.documents} WHERE collection = ${target('$1')} AND id = $2`, [collection, id]);
+      const rows = await getRun<{ data: string }>(`SELECT data::text AS data FROM ${n.documents} WHERE collection = ${target('$1')} AND id = $2`, [collection, id]);
       return rows[0]?.data;
     },
     find(collection, query) {
@@ -138,25 +143,51 @@ function findSql(n: Names, target: string, collection: string, query: DocumentQu
   return [`SELECT id, data::text AS data FROM ${n.documents} WHERE collection = ${target} AND ${where} ORDER BY ${orderBy} LIMIT $${params.length}`, params];
 }
 
+/**
+ * A transaction on one connection. Document writes wait in memory and go in one statement when
+ * anything else reads or writes, and before COMMIT: a batch of events costs one round trip for
+ * its documents, not one per event. Reads of a waiting document are answered from memory.
+ */
 export class PostgresTransaction implements Transaction {
   readonly documents: DocumentReader;
   private readonly run: Query;
+  private readonly pending = new Map<string, { collection: string; id: string; data: string }>();
 
   constructor(
     private readonly client: pg.ClientBase,
     private readonly n: Names,
     private readonly statements: Statements,
   ) {
-    this.run = async (text, values) => (await client.query(text, values as unknown[])).rows;
-    this.documents = reader(n, this.run, false);
+    const query: Query = async (text, values) => (await client.query(text, values as unknown[])).rows as never[];
+    this.run = async (text, values) => {
+      await this.flush();
+      return query(text, values);
+    };
+    const stored = reader(n, this.run, false, query);
+    this.documents = {
+      get: (collection, id) => {
+        const waiting = this.pending.get(key(collection, id));
+        return waiting ? Promise.resolve(waiting.data) : stored.get(collection, id);
+      },
+      find: (collection, q) => stored.find(collection, q),
+    };
   }
 
-  async put(collection: string, id: string, data: string): Promise<void> {
-    await this.run(
-      `INSERT INTO ${this.n.documents} (collection, id, data) VALUES ($1, $2, $3::jsonb)
+  /** Writes the waiting documents. */
+  async flush(): Promise<void> {
+    if (this.pending.size === 0) return;
+    const rows = [...this.pending.values()];
+    this.pending.clear();
+    await this.client.query(
+      `INSERT INTO ${this.n.documents} (collection, id, data) SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])
        ON CONFLICT (collection, id) DO UPDATE SET data = excluded.data`,
-      [collection, id, data],
+      [rows.map((r) => r.collection), rows.map((r) => r.id), rows.map((r) => r.data)],
     );
+  }
+
+  put(collection: string, id: string, data: string): Promise<void> {
+    this.pending.set(key(collection, id), { collection, id, data });
+    return Promise.resolve();
   }
 
   async delete(collection: string, id: string): Promise<boolean> {
@@ -235,10 +266,12 @@ export class PostgresTransaction implements Transaction {
   }
 
   async lockAppends(): Promise<void> {
+    await this.flush();
     await this.client.query(this.statements.lock);
   }
 
   async readAll(page: AllPage): Promise<readonly StoredEvent[]> {
+    await this.flush();
     const { rows } = await this.client.query<Omit<StoredEvent, 'position'> & { position: string }>({
       ...this.statements.all,
       values: [page.after.toString(), page.types ?? null, page.streamPrefix ?? null, page.limit],

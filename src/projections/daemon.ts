@@ -98,7 +98,7 @@ export async function startProjections(store: unknown, definitions: readonly Run
     waitFor: (position, waitOptions) => waitForPositions(core, position, waitOptions, [...names], runners, progress),
     close() {
       closing ??= (async () => {
-        for (const r of runners) await r.close();
+        for (const r of runners) r.close();
         progress.notify();
         await Promise.all(done);
         for (const r of runners) {

@@ -7,12 +7,12 @@ import { checkField } from './query.js';
 /** What a projection's handler works with: all of it inside the batch's (or the append's) transaction. */
 export interface ProjectionContext {
   /** A collection of this projection's documents. */
-  documents<T extends object = DocumentData>(collection: string): DocumentCollection<T>;
+  readonly documents: <T extends object = DocumentData>(collection: string) => DocumentCollection<T>;
   /**
    * Plain SQL in the same transaction, for tables of your own: `?` placeholders on SQLite, `$1` on
    * PostgreSQL. Returns the rows of a query (none for other statements). The memory store has none.
    */
-  sql(text: string, params?: readonly unknown[]): Promise<Record<string, unknown>[]>;
+  readonly sql: (text: string, params?: readonly unknown[]) => Promise<Record<string, unknown>[]>;
   /** The projection's name. */
   readonly projection: string;
 }

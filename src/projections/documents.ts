@@ -86,7 +86,7 @@ export function collection<T extends object>(access: CollectionAccess): Document
       return access.write(async (tx, physical) => {
         const current = await tx.documents.get(physical, id);
         if (current === undefined) return undefined;
-        const merged = { ...parse(current), ...changes } as T;
+        const merged = { ...parse(current), ...changes };
         await tx.put(physical, id, serialize(merged));
         return merged;
       });

@@ -8,12 +8,12 @@ import { isRunnable, type ProjectionDefinition } from './define.js';
 const CATCH_UP_PAGE = 500;
 
 export function checkInline(definitions: unknown): readonly ProjectionDefinition[] {
-  if (!Array.isArray(definitions) || !definitions.every((d) => isRunnable(d) && d.kind === 'projection')) {
+  if (!Array.isArray(definitions) || !definitions.every((d): d is ProjectionDefinition => isRunnable(d) && d.kind === 'projection')) {
     throw new ConfigurationError('projections.inline takes an array of defineProjection(...) results');
   }
-  const names = new Set(definitions.map((d) => d.name));
-  if (names.size !== definitions.length) throw new ConfigurationError('two inline projections have the same name');
-  return definitions;
+  const list: readonly ProjectionDefinition[] = definitions;
+  if (new Set(list.map((d) => d.name)).size !== list.length) throw new ConfigurationError('two inline projections have the same name');
+  return list;
 }
 
 /**

@@ -106,7 +106,7 @@ export class Runner {
   }
 
   /** Stops after the current batch and gives up the lease. */
-  async close(): Promise<void> {
+  close(): void {
     this.stop.abort();
   }
 
@@ -160,7 +160,7 @@ export class Runner {
 
   private async heartbeat(): Promise<void> {
     if (Date.now() - this.renewedAt < this.settings.leaseTtl / 3) return;
-    await this.commit(async (_tx, row) => row);
+    await this.commit((_tx, row) => Promise.resolve(row));
   }
 
   /**
@@ -285,7 +285,7 @@ export class Runner {
       done++;
     }
     const checkpoint = failure ? (done > 0 ? events[done - 1]!.position : undefined) : through;
-    if (checkpoint !== undefined) await this.commit(async (_tx, row) => ({ ...row, checkpoint, error: null }));
+    if (checkpoint !== undefined) await this.commit((_tx, row) => Promise.resolve({ ...row, checkpoint, error: null }));
     if (failure) throw new HandlerFailure(0, failure.event, failure.cause);
   }
 
@@ -319,7 +319,7 @@ export class Runner {
       this.core.logger.error({ projection: this.name, eventId: event.id, err: failure.cause }, 'event sent to the dead letters');
       return;
     }
-    await this.commit(async (_tx, row) => ({ ...row, error: error.message }));
+    await this.commit((_tx, row) => Promise.resolve({ ...row, error: error.message }));
     this.state = 'failed';
     this.core.logger.error({ projection: this.name, eventId: event.id, err: failure.cause }, 'projection stopped: it failed on an event');
   }

@@ -37,10 +37,14 @@ function toRow(r: RawRow): ProjectionRow {
   return { ...r, checkpoint: BigInt(r.checkpoint) };
 }
 
+type StatementName =
+  | 'getLive' | 'get' | 'put' | 'delete' | 'resolve' | 'rows' | 'row' | 'rowsOf' | 'insertRow' | 'updateRow' | 'register'
+  | 'owner' | 'generationCollections' | 'dropDocuments' | 'dropCollections' | 'dropRow' | 'deadLetter' | 'deadLetters';
+
 /** Statements on one connection: prepared once, plus a bounded cache of generated queries. */
 export class SqliteDocuments {
   private readonly cache = new Map<string, Database.Statement>();
-  readonly s;
+  readonly s: Readonly<Record<StatementName, Database.Statement>>;
 
   constructor(private readonly db: Database.Database) {
     const p = (sql: string) => db.prepare(sql);

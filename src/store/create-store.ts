@@ -103,7 +103,7 @@ export function createStore<O extends StoreOptions>(backend: StoreBackend, optio
   const given = options?.projections;
   if (given !== undefined && (typeof given !== 'object' || given === null)) throw new ConfigurationError('projections must be { inline: [...] }');
   const inline = given?.inline === undefined ? [] : checkInline(given.inline);
-  return new CoreStore(backend, settings(options === undefined ? {} : options), events, logger, inline as readonly ProjectionDefinition[]) as unknown as StoreFor<O>;
+  return new CoreStore(backend, settings(options === undefined ? {} : options), events, logger, inline) as unknown as StoreFor<O>;
 }
 
 class CoreStore implements EventStore {

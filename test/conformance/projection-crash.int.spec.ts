@@ -72,7 +72,8 @@ for (const target of targets) {
         await child.waitForLine((l) => l === 'started');
         const writing = ticks(store, random, between(random, 20, 60));
         // On PostgreSQL the standby may hold the lease: kill whichever one owns it.
-        await Promise.race([child.waitForLine((l) => l.startsWith('owner')), standby?.waitForLine((l) => l.startsWith('owner'))].filter(Boolean));
+        const owning = (c: Child) => c.waitForLine((l) => l.startsWith('owner'));
+        await Promise.race(standby ? [owning(child), owning(standby)] : [owning(child)]);
         await new Promise((r) => setTimeout(r, between(random, 0, 40)));
         const owner = standby && standby.lines.some((l) => l.startsWith('owner')) ? standby : child;
         const progressed = owner.lines.filter((l) => l.startsWith('owner')).length;

@@ -100,7 +100,7 @@ conformance('documents', ({ open, test }) => {
       () => docs.upsert('x', [] as never),
       () => docs.upsert('x', { a: new Date() }),
       () => docs.upsert('x', { a: NaN }),
-      () => docs.find({ where: { 'a.b': 1 } as never }),
+      () => docs.find({ where: { 'a.b': 1 } }),
       () => docs.find({ where: { a: { gt: true } } as never }),
       () => docs.find({ where: { a: { like: 'x' } } as never }),
       () => docs.find({ orderBy: { a: 'up' } as never }),
@@ -188,14 +188,16 @@ conformance('async projections', ({ open, openShared, test }) => {
       expect(status.state).toBe('failed');
       expect(status.lastError).toMatchObject({ message: 'cannot handle poison', position: poison.position, attempts: 3 });
       expect(status.checkpoint).toBe(poison.position - 1n);
-      expect(tries).toBe(3);
+      // Three tries on its own, after (perhaps) one in a batch with the events before it.
+      expect([3, 4]).toContain(tries);
     } finally {
       await daemon.close();
     }
     // Restarting tries the event again from the checkpoint: it is never skipped.
+    const before = tries;
     const again = await startProjections(store, [broken], { backoff: { initial: 1, max: 5 } });
     await expect(again.waitFor(await store.append('q', [{ type: 'X', data: {} }]).then((r) => r.position), { timeout: 5000 })).rejects.toSatisfy(isProjectionFailedError);
-    expect(tries).toBe(6);
+    expect(tries).toBe(before + 3);
     await again.close();
   });
 
@@ -402,7 +404,7 @@ conformance('inline projections', ({ open, openShared, test, adapter }) => {
       version: 1,
       async handle(_e, { sql, documents }) {
         const rows = await sql(adapter.name === 'postgres' ? 'SELECT type, n FROM counts ORDER BY type' : 'SELECT type, n FROM counts ORDER BY type');
-        await documents('counts').upsert('all', { rows: rows as never });
+        await documents('counts').upsert('all', { rows: rows });
       },
     });
     const d = await startProjections(store, [daemonless]);
