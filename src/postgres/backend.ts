@@ -86,7 +86,7 @@ export class PostgresBackend implements StoreBackend {
       );
     } catch (error) {
       // An inline projection threw and its transaction rolled back: the connection is sound.
-      if (rolledBack.has(error as object)) throw error;
+      if (rolledBack.has(error as object)) throw toFactlineError(error);
       const mapped = toFactlineError(error, this.writing ? 'unknown' : 'not_written');
       // Whatever failed (a lost connection, a statement timeout, a cancel), the connection may be
       // broken or inside an aborted transaction: never reuse it. The pool drops it.

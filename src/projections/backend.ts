@@ -62,7 +62,8 @@ export interface Transaction {
   now(): Promise<number>;
 }
 
-export type ProjectionStatus = 'live' | 'building' | 'retired';
+/** A swap drops the generation it replaces: there is no third status. */
+export type ProjectionStatus = 'live' | 'building';
 
 /** One generation of a projection (or a reactor, which has one generation). */
 export interface ProjectionRow {

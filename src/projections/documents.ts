@@ -40,10 +40,28 @@ function checkId(id: unknown): string {
   return id;
 }
 
+// PostgreSQL's jsonb refuses both; refusing them on every store keeps the stores alike, and refuses
+// them at the write that carries them (a projection's failure then names its event).
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function findUnstorable(value: unknown, path: (string | number)[]): (string | number)[] | undefined {
+  if (typeof value === 'string') return UNSTORABLE.test(value) ? path : undefined;
+  if (typeof value !== 'object' || value === null) return undefined;
+  for (const [key, child] of Object.entries(value)) {
+    const at = [...path, Array.isArray(value) ? Number(key) : key];
+    if (UNSTORABLE.test(key)) return at;
+    const found = findUnstorable(child, at);
+    if (found) return found;
+  }
+  return undefined;
+}
+
 function serialize(doc: unknown): string {
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new ValidationError([{ path: ['document'], message: 'a document is a JSON object' }]);
   const issue = findNonJson(doc, ['document']);
   if (issue) throw new ValidationError([issue]);
+  const unstorable = findUnstorable(doc, ['document']);
+  if (unstorable) throw new ValidationError([{ path: unstorable, message: 'documents cannot hold \\u0000 or unpaired surrogates' }]);
   const text = JSON.stringify(doc);
   if (utf8Length(text) > MAX_DOCUMENT_SIZE) throw new ValidationError([{ path: ['document'], message: `larger than ${MAX_DOCUMENT_SIZE} bytes of JSON` }]);
   return text;
@@ -99,11 +117,18 @@ export function collection<T extends object>(access: CollectionAccess): Document
 }
 
 /** `store.documents(name)`: committed reads; each write its own transaction, to the live generation. */
-export function storeCollection<T extends object>(backend: ProjectionBackend, name: string): DocumentCollection<T> {
+export function storeCollection<T extends object>(backend: ProjectionBackend, name: string, checkOpen: () => void): DocumentCollection<T> {
   checkCollection(name);
+  const reader: DocumentReader = {
+    get: (c, id) => Promise.resolve().then(checkOpen).then(() => backend.documents.get(c, id)),
+    find: (c, query) => Promise.resolve().then(checkOpen).then(() => backend.documents.find(c, query)),
+  };
   return collection<T>({
-    reader: backend.documents,
+    reader,
     readName: name,
-    write: (work) => backend.transaction(async (tx) => work(tx, await tx.resolve(name))),
+    write: async (work) => {
+      checkOpen();
+      return backend.transaction(async (tx) => work(tx, await tx.resolve(name)));
+    },
   });
 }

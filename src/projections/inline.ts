@@ -2,7 +2,7 @@ import { ConfigurationError, ProjectionFailedError } from '../events/errors.js';
 import type { RecordedEvent } from '../events/types.js';
 import type { InlineHook, StoredEvent } from '../store/backend.js';
 import { HandlerFailure, applyEvents, newGeneration, pickGeneration, projectionContext, swapIn } from './apply.js';
-import type { ProjectionRow } from './backend.js';
+import type { ProjectionRow, Transaction } from './backend.js';
 import { isRunnable, type ProjectionDefinition } from './define.js';
 
 const CATCH_UP_PAGE = 500;
@@ -23,19 +23,34 @@ export function checkInline(definitions: unknown): readonly ProjectionDefinition
  * checkpoint. A throw fails the append: nothing is written.
  */
 export function inlineHook(definitions: readonly ProjectionDefinition[], decode: (row: StoredEvent) => RecordedEvent): InlineHook {
+  // The generation each definition wrote last: usually still the one to write, so an append costs
+  // two statements per projection (lock, update) rather than a look at every generation first.
+  const known = new Map<string, number>();
+  /** The generation's row, locked; undefined when a newer version has it. */
+  const lock = async (tx: Transaction, definition: ProjectionDefinition): Promise<ProjectionRow | undefined> => {
+    const cached = known.get(definition.name);
+    if (cached !== undefined) {
+      const row = await tx.lockProjection(definition.name, cached);
+      // A rebuild that swapped in drops the generation it replaced: then the row is gone.
+      if (row?.status === 'live' && row.version === definition.version) return row;
+    }
+    const all = await tx.rowsOf(definition.name);
+    let picked = pickGeneration(all, definition.version);
+    if (picked === 'superseded') return undefined; // newer code keeps it: it catches up on its next append
+    if (!picked) {
+      picked = newGeneration(all, definition.name, definition.version, Date.now());
+      await tx.insertProjection(picked);
+    }
+    known.set(definition.name, picked.generation);
+    return tx.lockProjection(definition.name, picked.generation);
+  };
   return async (rows, tx) => {
     const first = rows[0]!.position;
     for (const definition of definitions) {
       const types = definition.types && new Set<string>(definition.types);
       const matching = (r: StoredEvent) => !types || types.has(r.type);
-      const all = await tx.rowsOf(definition.name);
-      let picked = pickGeneration(all, definition.version);
-      if (picked === 'superseded') continue; // newer code keeps it: it catches up on its next append
-      if (!picked) {
-        picked = newGeneration(all, definition.name, definition.version, await tx.now());
-        await tx.insertProjection(picked);
-      }
-      const row = (await tx.lockProjection(definition.name, picked.generation))!;
+      const row = await lock(tx, definition);
+      if (!row) continue;
       const context = projectionContext(tx, definition.name, row.generation, new Set());
       const apply = async (stored: readonly StoredEvent[]) => {
         let events: RecordedEvent[] = [];
@@ -56,7 +71,7 @@ export function inlineHook(definitions: readonly ProjectionDefinition[], decode:
         after = before.at(-1)!.position;
       }
       await apply(rows.filter(matching));
-      let next: ProjectionRow = { ...row, checkpoint: rows.at(-1)!.position, error: null, updatedAt: await tx.now() };
+      let next: ProjectionRow = { ...row, checkpoint: rows.at(-1)!.position, error: null, updatedAt: Date.now() };
       if (row.status === 'building') next = await swapIn(tx, next);
       await tx.updateProjection(next);
     }

@@ -26,7 +26,7 @@ export interface FailureInfo {
   readonly at: Date;
 }
 
-/** The lease was taken over, or the generation retired: stop writing and claim afresh. */
+/** The lease was taken over, or the generation was replaced: stop writing and claim afresh. */
 class LeaseLost extends Error {}
 class Superseded extends Error {}
 
@@ -46,6 +46,8 @@ export class Runner {
   lagMs = 0;
   lastError: FailureInfo | undefined;
   private attempts = 0;
+  /** Database failures in a row: the wait before the next try doubles with each. */
+  private outages = 0;
   private registered = new Set<string>();
   private renewedAt = 0;
   private readonly stop = new AbortController();
@@ -86,6 +88,7 @@ export class Runner {
           continue;
         }
         if (!(await this.step())) await this.idle();
+        this.outages = 0;
       } catch (error) {
         if (error instanceof LeaseLost) {
           this.generation = undefined;
@@ -100,12 +103,12 @@ export class Runner {
         // The database failed (or something unforeseen): the batch wrote nothing; try again later.
         this.core.logger.error({ projection: this.name, err: error }, 'projection batch failed; trying again');
         this.lastError = { message: String((error as Error).message ?? error), eventId: '', position: this.generation?.checkpoint ?? 0n, attempts: 0, at: new Date() };
-        await this.sleep(this.settings.backoff.max);
+        await this.sleep(this.backoff(++this.outages));
       }
     }
   }
 
-  /** Stops after the current batch and gives up the lease. */
+  /** Stops after the current batch; `release` then gives up the lease. */
   close(): void {
     this.stop.abort();
   }
@@ -152,7 +155,7 @@ export class Runner {
   private async verify(tx: Transaction): Promise<ProjectionRow> {
     const held = this.generation!;
     const row = await tx.lockProjection(held.name, held.generation);
-    if (!row || row.status === 'retired' || row.owner !== this.settings.owner || row.token !== held.token || row.checkpoint !== held.checkpoint) {
+    if (!row || row.owner !== this.settings.owner || row.token !== held.token || row.checkpoint !== held.checkpoint) {
       throw new LeaseLost();
     }
     return row;
@@ -305,8 +308,7 @@ export class Runner {
     this.lastError = { message, eventId: event.id, position: event.position, attempts: this.attempts, at: new Date() };
     this.core.logger.warn({ projection: this.name, eventId: event.id, position: String(event.position), attempt: this.attempts, err: failure.cause }, 'projection handler failed');
     if (this.attempts < retries) {
-      const wait = Math.min(this.settings.backoff.max, this.settings.backoff.initial * 2 ** (this.attempts - 1));
-      await this.sleep(wait);
+      await this.sleep(this.backoff(this.attempts));
       return;
     }
     this.attempts = 0;
@@ -322,6 +324,11 @@ export class Runner {
     await this.commit((_tx, row) => Promise.resolve({ ...row, error: error.message }));
     this.state = 'failed';
     this.core.logger.error({ projection: this.name, eventId: event.id, err: failure.cause }, 'projection stopped: it failed on an event');
+  }
+
+  /** The wait before try `n + 1`: from `initial`, doubling, at most `max`. */
+  private backoff(n: number): number {
+    return Math.min(this.settings.backoff.max, this.settings.backoff.initial * 2 ** Math.min(n - 1, 30));
   }
 
   private async idle(): Promise<void> {

@@ -126,7 +126,11 @@ class CoreStore implements EventStore {
     this.decode = events ? (row) => events.upcast(decodeEvent(row)) : decodeEvent;
     this.inline = inline.length > 0 ? inlineHook(inline, this.decode) : undefined;
     const fields = indexedFields(inline);
-    if (fields.length > 0) this.ready = backend.projections.ensureIndexes(fields);
+    if (fields.length > 0) {
+      this.ready = backend.projections.ensureIndexes(fields);
+      // Appends wait for it and fail with its error; until one does, nobody else is listening.
+      this.ready.catch(() => {});
+    }
     registerInternals(this, {
       backend,
       decode: this.decode,
@@ -202,7 +206,7 @@ class CoreStore implements EventStore {
 
   documents<T extends object = DocumentData>(collection: string): DocumentCollection<T> {
     this.checkOpen();
-    return storeCollection<T>(this.backend.projections, collection);
+    return storeCollection<T>(this.backend.projections, collection, () => this.checkOpen());
   }
 
   async readSnapshot(stream: string, name: string, options?: { readonly version?: number; readonly at?: Date }): Promise<Snapshot | undefined> {

@@ -1,43 +1,21 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openStore, type RecordedEvent } from '../../src/index.js';
 import { runTs } from '../support/child.js';
-import { closeAdmin, dropSchema, freshSchema, postgres } from '../support/postgres.js';
+import { crashSeed, processTargets } from '../support/process-targets.js';
 import { between, seeded } from '../support/random.js';
 
 // A writer process is killed with SIGKILL at random moments; after each kill the store must hold
 // every batch it acknowledged, whole, and no batch in part. Runs on each store other processes
 // can open: SQLite and PostgreSQL.
 const KILLS = 24;
-const seed = Number(process.env.FACTLINE_CRASH_SEED ?? Date.now() % 1_000_000);
-const dir = mkdtempSync(join(tmpdir(), 'factline-crash-'));
-const schemas: string[] = [];
-afterAll(async () => {
-  rmSync(dir, { recursive: true, force: true });
-  for (const schema of schemas) await dropSchema(schema);
-  await closeAdmin();
-});
+const seed = crashSeed;
+const targets = processTargets('crash');
 
 interface Batch {
   stream: string;
   size: number;
   version: number;
 }
-
-const targets = [
-  { name: 'sqlite', unavailable: undefined, url: () => `sqlite:${join(dir, 'crash.db')}` },
-  {
-    name: 'postgres',
-    unavailable: postgres.reason,
-    url: () => {
-      const schema = freshSchema();
-      schemas.push(schema);
-      return `${postgres.url}?schema=${schema}`;
-    },
-  },
-];
 
 for (const target of targets) {
   describe.skipIf(target.unavailable !== undefined)(`crash [${target.name}]${target.unavailable ? ` (skipped: ${target.unavailable})` : ''}`, () => {

@@ -1,10 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openStore, rebuildProjection, waitForProjections, type EventStore } from '../../src/index.js';
 import { runTs, type Child } from '../support/child.js';
-import { closeAdmin, dropSchema, freshSchema, postgres } from '../support/postgres.js';
+import { crashSeed, processTargets } from '../support/process-targets.js';
 import { counters, type Counter } from '../support/projection-fixtures.js';
 import { between, seeded } from '../support/random.js';
 
@@ -13,27 +11,8 @@ import { between, seeded } from '../support/random.js';
 // applied twice. On PostgreSQL, two daemons run side by side and the owner is the one killed.
 const KILLS = 20;
 const DAEMON = join(import.meta.dirname, '../support/projection-daemon.ts');
-const seed = Number(process.env.FACTLINE_CRASH_SEED ?? Date.now() % 1_000_000);
-const dir = mkdtempSync(join(tmpdir(), 'factline-projection-crash-'));
-const schemas: string[] = [];
-afterAll(async () => {
-  rmSync(dir, { recursive: true, force: true });
-  for (const schema of schemas) await dropSchema(schema);
-  await closeAdmin();
-});
-
-const targets = [
-  { name: 'sqlite', unavailable: undefined, url: () => `sqlite:${join(dir, 'crash.db')}` },
-  {
-    name: 'postgres',
-    unavailable: postgres.reason,
-    url: () => {
-      const schema = freshSchema();
-      schemas.push(schema);
-      return `${postgres.url}?schema=${schema}`;
-    },
-  },
-];
+const seed = crashSeed;
+const targets = processTargets('projection-crash');
 
 async function documents(store: EventStore): Promise<Map<string, Counter>> {
   const out = new Map<string, Counter>();

@@ -4,6 +4,7 @@ import {
   defineProjection,
   defineReactor,
   isProjectionFailedError,
+  isStoreClosedError,
   isTimeoutError,
   isValidationError,
   rebuildProjection,
@@ -100,6 +101,10 @@ conformance('documents', ({ open, test }) => {
       () => docs.upsert('x', [] as never),
       () => docs.upsert('x', { a: new Date() }),
       () => docs.upsert('x', { a: NaN }),
+      () => docs.upsert('x', { a: 'nul \u0000 inside' }),
+      () => docs.upsert('x', { 'key\u0000': 1 }),
+      () => docs.upsert('x', { a: ['lone \ud800 surrogate'] }),
+      () => docs.patch('keep', { b: '\udc00' }),
       () => docs.find({ where: { 'a.b': 1 } }),
       () => docs.find({ where: { a: { gt: true } } as never }),
       () => docs.find({ where: { a: { like: 'x' } } as never }),
@@ -113,6 +118,19 @@ conformance('documents', ({ open, test }) => {
     for (const call of bad) await expect(call()).rejects.toSatisfy(isValidationError);
     expect((await docs.find()).items.map((i) => i.id)).toEqual(['keep']);
     expect(() => store.documents('bad name!')).toThrow(/collection names/);
+    // Paired surrogates (an emoji) are fine.
+    await docs.upsert('emoji', { a: '😀' });
+    expect(await docs.get('emoji')).toEqual({ a: '😀' });
+  });
+
+  test('a closed store refuses document calls with StoreClosedError', async () => {
+    const store = await open();
+    const docs = store.documents('c');
+    await store.close();
+    await expect(docs.get('x')).rejects.toSatisfy(isStoreClosedError);
+    await expect(docs.find()).rejects.toSatisfy(isStoreClosedError);
+    await expect(docs.upsert('x', { a: 1 })).rejects.toSatisfy(isStoreClosedError);
+    expect(() => store.documents('c')).toThrow(/closed/);
   });
 });
 
@@ -203,15 +221,16 @@ conformance('async projections', ({ open, openShared, test }) => {
 
   test('with onFailure dead-letter the event is recorded and the projection goes on', async () => {
     const store = await open();
-    const seen: string[] = [];
+    // Documents, not a variable: a batch cut at a failure runs the events before it again, and
+    // only the transaction's writes are exactly once.
     const lenient = defineProjection({
       name: 'lenient',
       version: 1,
       retries: 2,
       onFailure: 'dead-letter',
-      handle(event) {
+      async handle(event, { documents }) {
         if (event.type === 'Poison') throw new Error('bad event');
-        seen.push(event.type);
+        await documents('lenient').upsert(String(event.position).padStart(4, '0'), { type: event.type });
       },
     });
     const daemon = await startProjections(store, [lenient], { backoff: { initial: 1, max: 2 } });
@@ -220,7 +239,7 @@ conformance('async projections', ({ open, openShared, test }) => {
     const last = await store.append('b', [{ type: 'B', data: {} }]);
     await daemon.waitFor(last.position);
     await daemon.close();
-    expect(seen).toEqual(['A', 'B']);
+    expect((await store.documents<{ type: string }>('lenient').find()).items.map((i) => i.data.type)).toEqual(['A', 'B']);
     const letters = await deadLetters(store, 'lenient');
     expect(letters).toHaveLength(1);
     expect(letters[0]).toMatchObject({ projection: 'lenient', position: poison.position, error: 'bad event' });
@@ -317,6 +336,53 @@ conformance('async projections', ({ open, openShared, test }) => {
     expect(got).toEqual(['o0', 'o1', 'o2', 'o3', 'o4']);
   });
 
+  test('a stale owner is fenced: once its lease is taken over, its commit is refused', async () => {
+    const [a, b] = await openShared([{}, {}]);
+    let release!: () => void;
+    const stalled = new Promise<void>((resolve) => (release = resolve));
+    const handled: string[] = [];
+    // A reactor acts outside any transaction: a stall there outlives the lease without holding a lock.
+    const reactor = (who: string, stall: boolean) =>
+      defineReactor({
+        name: 'fenced',
+        async handle(event) {
+          if (stall) await stalled;
+          handled.push(`${who}:${event.stream}`);
+        },
+      });
+    const position = (await a!.append('s1', [{ type: 'E', data: {} }])).position;
+    const first = await startProjections(a!, [reactor('a', true)], { leaseTtl: 150 });
+    while (first.status()[0]!.state === 'starting') await new Promise((r) => setTimeout(r, 5));
+    const second = await startProjections(b!, [reactor('b', false)], { leaseTtl: 150 });
+    await second.waitFor(position, { timeout: 5000 }); // b took the lapsed lease and handled the event
+    release();
+    for (let i = 0; i < 200 && !handled.includes('a:s1'); i++) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 50));
+    // a finished its handler late (at least once: the event was handled twice), but its checkpoint
+    // commit was refused: it is not the owner, b is.
+    expect(handled.sort()).toEqual(['a:s1', 'b:s1']);
+    expect(first.status()[0]!.owner).toBe(false);
+    expect(second.status()[0]).toMatchObject({ owner: true, checkpoint: position });
+    const next = (await a!.append('s2', [{ type: 'E', data: {} }])).position;
+    await second.waitFor(next);
+    expect(handled.filter((h) => h.endsWith('s2'))).toEqual(['b:s2']);
+    await first.close();
+    await second.close();
+  });
+
+  test('a collection belongs to one projection: another that writes it fails, naming it', async () => {
+    const store = await open();
+    const writer = (name: string) =>
+      defineProjection({ name, version: 1, retries: 1, handle: async (event, { documents }) => documents('shared').upsert(event.id, { by: name }) });
+    const daemon = await startProjections(store, [writer('first')]);
+    const position = (await store.append('s', [{ type: 'E', data: {} }])).position;
+    await daemon.waitFor(position);
+    const second = await startProjections(store, [writer('second')]);
+    await expect(second.waitFor(position, { timeout: 5000 })).rejects.toThrow(/collection "shared" belongs to projection "first"/);
+    await second.close();
+    await daemon.close();
+  });
+
   test('two daemons on one storage: one owner per projection, and the other takes over on close', async () => {
     const [a, b] = await openShared([{}, {}]);
     const d1 = await startProjections(a!, [orders()], { leaseTtl: 500 });
@@ -363,6 +429,18 @@ conformance('inline projections', ({ open, openShared, test, adapter }) => {
     expect((results[1] as PromiseRejectedResult).reason).toSatisfy(isProjectionFailedError);
     expect((await store.streamInfo('b')).version).toBe(0);
     expect((await store.documents('seen').find()).items).toHaveLength(2);
+  });
+
+  test('after a rebuild of an inline projection, appends write to the new generation', async () => {
+    const store = await open({ projections: { inline: [orders()] } });
+    await place(store, 3);
+    const { generation } = await rebuildProjection(store, orders());
+    expect(generation).toBe(2);
+    await place(store, 2, 3);
+    await store.append('order-4', [{ type: 'OrderShipped', data: { id: 'o4' } }]);
+    const all = await store.documents<Order>('orders').find({ limit: 100 });
+    expect(all.items).toHaveLength(5);
+    expect(all.items.every((i) => i.data.applied === (i.id === 'o4' ? 2 : 1))).toBe(true);
   });
 
   test('an inline projection added to a store with history catches up in the first append', async () => {
