@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { defineProjection, rebuildProjection, startProjections, type EventStore } from 'factline';
 import pg from 'pg';
 import { printRow, N } from './scenarios.js';
-import { timed, type Measured } from './stats.js';
+import { timed, timedOps, type Measured } from './stats.js';
 
 const STREAMS = 1000;
 const PAGE = 500;
@@ -88,7 +88,19 @@ export function rawSqliteCatchUp(path: string): RawCatchUp {
     });
 }
 
-/** Raw PostgreSQL: the same, one upsert statement per event. */
+/**
+ * Sequential 1-event appends to a store with `totals` inline: the cost of keeping a read model in
+ * the append's transaction (compare with scenario (a) on the same adapter).
+ */
+export async function inlineScenario(adapter: string, store: EventStore): Promise<void> {
+  const count = N.singles;
+  const result = await timedOps(count, 1, (i) => store.append(`sku-${i % STREAMS}`, [{ type: 'Sold', data: { sku: 'inline', qty: 1 } }]));
+  printRow({ scenario: '(j) 1-event appends, one inline projection', adapter, result });
+}
+
+export const inlineTotals = totals;
+
+/** Raw PostgreSQL: the same, with each page's documents in one multi-row upsert (as Factline does). */
 export function rawPostgresCatchUp(url: string, schema: string): RawCatchUp {
   return () =>
     timed(N.all, async () => {
@@ -102,14 +114,17 @@ export function rawPostgresCatchUp(url: string, schema: string): RawCatchUp {
           [after, PAGE],
         );
         if (rows.length === 0) break;
-        await client.query('BEGIN');
+        // One row per id in a statement: ON CONFLICT cannot touch a row twice.
+        const docs = new Map<string, string>();
         for (const r of rows) {
           const d = JSON.parse(r.data) as { sku: string; qty: number };
-          await client.query(`INSERT INTO ${schema}.raw_docs (id, data) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET data = excluded.data`, [
-            r.stream,
-            JSON.stringify({ sku: d.sku, qty: d.qty, version: r.version }),
-          ]);
+          docs.set(r.stream, JSON.stringify({ sku: d.sku, qty: d.qty, version: r.version }));
         }
+        await client.query('BEGIN');
+        await client.query(
+          `INSERT INTO ${schema}.raw_docs (id, data) SELECT * FROM unnest($1::text[], $2::jsonb[]) ON CONFLICT (id) DO UPDATE SET data = excluded.data`,
+          [[...docs.keys()], [...docs.values()]],
+        );
         await client.query(`INSERT INTO ${schema}.raw_cp (n) VALUES ($1)`, [rows.at(-1)!.position]);
         await client.query('COMMIT');
         after = rows.at(-1)!.position;

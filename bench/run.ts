@@ -12,7 +12,7 @@ import pg from 'pg';
 import { RawPostgres } from './raw-postgres.js';
 import { RawSqlite } from './raw-sqlite.js';
 import { loadScenarios } from './load.js';
-import { projectionScenarios, rawPostgresCatchUp, rawSqliteCatchUp } from './projections.js';
+import { inlineScenario, inlineTotals, projectionScenarios, rawPostgresCatchUp, rawSqliteCatchUp } from './projections.js';
 import { N, printRow, scenarios } from './scenarios.js';
 
 const run = promisify(execFile);
@@ -39,6 +39,9 @@ try {
   await projectionScenarios('sqlite', projected, rawSqliteCatchUp(join(dir, 'projections.db')), { g: '≥ 40,000 ev/s', h: 'p99 ≤ 50 ms' });
   await projected.close();
   await rawSqlite.close();
+  const inline = sqliteStore({ path: join(dir, 'inline.db'), projections: { inline: [inlineTotals] } });
+  await inlineScenario('sqlite', inline);
+  await inline.close();
 
   await postgresBench();
 } finally {
@@ -72,6 +75,9 @@ async function postgresBench(): Promise<void> {
     const projected = await postgresStore({ connectionString: url.toString(), schema: 'projections' });
     await projectionScenarios('postgres', projected, rawPostgresCatchUp(url.toString(), 'projections'), { g: '≥ 20,000 ev/s', h: 'p99 ≤ 50 ms' });
     await projected.close();
+    const inline = await postgresStore({ connectionString: url.toString(), schema: 'inline', projections: { inline: [inlineTotals] } });
+    await inlineScenario('postgres', inline);
+    await inline.close();
     await raw.close();
     await multiProcess(`${url.toString()}?schema=multi`);
   } finally {
