@@ -68,7 +68,9 @@ export class Runner {
     return this.definition.name;
   }
 
+  /** Closed, or its store closed under it. */
   get stopped(): boolean {
+    if (this.core.closed()) this.stop.abort();
     return this.stop.signal.aborted;
   }
 
@@ -196,6 +198,12 @@ export class Runner {
     const rows = await this.core.backend.readAll({ ...page, after: held.checkpoint });
     if (rows.length === 0 && head <= held.checkpoint) {
       this.lagMs = 0;
+      // A generation being built whose last page was full has caught up without a short page:
+      // swap it in now.
+      if (held.status === 'building' && this.definition.kind === 'projection') {
+        await this.apply([], held.checkpoint, true);
+        return true;
+      }
       if (held.status === 'live') this.state = 'live';
       await this.heartbeat();
       return false;

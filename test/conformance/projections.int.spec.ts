@@ -315,6 +315,26 @@ conformance('async projections', ({ open, openShared, test }) => {
     await daemon.close();
   });
 
+  test('a daemon whose store closes stops', async () => {
+    const store = await open();
+    const daemon = await startProjections(store, [orders()]);
+    await daemon.waitFor(await place(store, 3));
+    await store.close();
+    await daemon.close();
+    expect(daemon.status()[0]!.state).toBe('stopped');
+  });
+
+  test('a rebuild whose last page is full still swaps in', async () => {
+    const store = await open();
+    await place(store, 10);
+    const rebuilt = await Promise.race([
+      rebuildProjection(store, orders(), { batchSize: 5 }),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the rebuild did not finish')), 5000)),
+    ]);
+    expect(rebuilt).toEqual({ generation: 1, checkpoint: 10n });
+    expect((await store.documents('orders').find({ limit: 100 })).items).toHaveLength(10);
+  });
+
   test('reactors get every event at least once, and retry a failing one', async () => {
     const store = await open();
     const got: string[] = [];
