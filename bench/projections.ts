@@ -33,14 +33,14 @@ async function fill(store: EventStore, events: number): Promise<bigint> {
 
 export type RawCatchUp = () => Promise<Measured>;
 
-export async function projectionScenarios(adapter: string, store: EventStore, raw: RawCatchUp | undefined, targets: { g: string; h: string }): Promise<void> {
+export async function projectionScenarios(adapter: string, store: EventStore, raw: RawCatchUp | undefined, targets: { catchUp: string; live: string }): Promise<void> {
   const head = await fill(store, N.all);
   const catchUp = await timed(N.all, async () => {
     const daemon = await startProjections(store, [totals]);
     await daemon.waitFor(head, { timeout: 600_000 });
     await daemon.close();
   });
-  printRow({ scenario: `(g) projection catch-up, ${N.all.toLocaleString('en')} events`, adapter, result: catchUp, ...(raw ? { raw: await raw() } : {}), target: targets.g });
+  printRow({ scenario: `(h) projection catch-up, ${N.all.toLocaleString('en')} events`, adapter, result: catchUp, ...(raw ? { raw: await raw() } : {}), target: targets.catchUp });
 
   const daemon = await startProjections(store, [totals]);
   await daemon.waitFor(head);
@@ -56,10 +56,10 @@ export async function projectionScenarios(adapter: string, store: EventStore, ra
   }
   await daemon.close();
   latencies.sort((a, b) => a - b);
-  printRow({ scenario: '(h) live: append → visible in documents', adapter, result: { events: rounds, seconds: (performance.now() - start) / 1000, latencies }, target: targets.h });
+  printRow({ scenario: '(i) live: append → visible in documents', adapter, result: { events: rounds, seconds: (performance.now() - start) / 1000, latencies }, target: targets.live });
 
   const rebuild = await timed(N.all, async () => void (await rebuildProjection(store, totals)));
-  printRow({ scenario: `(i) rebuild (blue/green), ${N.all.toLocaleString('en')} events`, adapter, result: rebuild });
+  printRow({ scenario: `(j) rebuild (blue/green), ${N.all.toLocaleString('en')} events`, adapter, result: rebuild });
 }
 
 /** Raw SQLite: pages of events, one upsert per event, each page one transaction with a checkpoint. */
@@ -95,7 +95,7 @@ export function rawSqliteCatchUp(path: string): RawCatchUp {
 export async function inlineScenario(adapter: string, store: EventStore): Promise<void> {
   const count = N.singles;
   const result = await timedOps(count, 1, (i) => store.append(`sku-${i % STREAMS}`, [{ type: 'Sold', data: { sku: 'inline', qty: 1 } }]));
-  printRow({ scenario: '(j) 1-event appends, one inline projection', adapter, result });
+  printRow({ scenario: '(k) 1-event appends, one inline projection', adapter, result });
 }
 
 export const inlineTotals = totals;

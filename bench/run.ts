@@ -36,7 +36,7 @@ try {
   await loadScenarios('sqlite', sqlite);
   await sqlite.close();
   const projected = sqliteStore({ path: join(dir, 'projections.db') });
-  await projectionScenarios('sqlite', projected, rawSqliteCatchUp(join(dir, 'projections.db')), { g: '≥ 40,000 ev/s', h: 'p99 ≤ 50 ms' });
+  await projectionScenarios('sqlite', projected, rawSqliteCatchUp(join(dir, 'projections.db')), { catchUp: '≥ 40,000 ev/s', live: 'p99 ≤ 50 ms' });
   await projected.close();
   await rawSqlite.close();
   const inline = sqliteStore({ path: join(dir, 'inline.db'), projections: { inline: [inlineTotals] } });
@@ -73,7 +73,7 @@ async function postgresBench(): Promise<void> {
     await loadScenarios('postgres', store);
     await store.close();
     const projected = await postgresStore({ connectionString: url.toString(), schema: 'projections' });
-    await projectionScenarios('postgres', projected, rawPostgresCatchUp(url.toString(), 'projections'), { g: '≥ 20,000 ev/s', h: 'p99 ≤ 50 ms' });
+    await projectionScenarios('postgres', projected, rawPostgresCatchUp(url.toString(), 'projections'), { catchUp: '≥ 20,000 ev/s', live: 'p99 ≤ 50 ms' });
     await projected.close();
     const inline = await postgresStore({ connectionString: url.toString(), schema: 'inline', projections: { inline: [inlineTotals] } });
     await inlineScenario('postgres', inline);
