@@ -34,9 +34,12 @@ export async function postgresStore<O extends PostgresStoreOptions>(options: O):
   // An idle pooled connection that the server drops emits 'error'; the pool replaces it.
   const ignore = () => {};
   pool.on('error', ignore);
+  // A pool of our own keeps the listener for good: `end()` resolves before its connections have
+  // closed, and one told meanwhile that it was terminated makes the pool emit 'error'. An
+  // application's pool goes back as it came.
   const release = async () => {
-    pool.off('error', ignore);
     if (owned) await pool.end();
+    else pool.off('error', ignore);
   };
   try {
     const client = await pool.connect();
@@ -56,6 +59,8 @@ export async function postgresStore<O extends PostgresStoreOptions>(options: O):
 /** Creates or upgrades the store's schema without opening a store: for a deploy step. */
 export async function migrate(options: PostgresConnection): Promise<{ from: number; to: number }> {
   const { pool, owned } = connect(options);
+  // A connection dropped while idle makes the pool emit 'error': it is replaced, or ended with the pool.
+  if (owned) pool.on('error', () => {});
   try {
     const client = await pool.connect();
     try {
