@@ -60,10 +60,16 @@ export async function applyEvents(definition: ProjectionDefinition, context: Pro
   }
 }
 
-/** Makes `row` the live generation: the one that was live retires and its documents go, in the same transaction. */
+/**
+ * Makes `row` the live generation, in the transaction that applied its last events: the one that
+ * was live goes with its documents, and so do builds this one supersedes (of an older version, or
+ * older attempts at this one, such as a rebuild that died). A build of a newer version stays.
+ */
 export async function swapIn(tx: Transaction, row: ProjectionRow): Promise<ProjectionRow> {
   for (const other of await tx.rowsOf(row.name)) {
-    if (other.generation !== row.generation && other.status !== 'building') await tx.dropGeneration(row.name, other.generation);
+    if (other.generation === row.generation) continue;
+    const superseded = other.status === 'live' || other.version < row.version || (other.version === row.version && other.generation < row.generation);
+    if (superseded) await tx.dropGeneration(row.name, other.generation);
   }
   return { ...row, status: 'live' };
 }

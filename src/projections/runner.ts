@@ -85,6 +85,9 @@ export class Runner {
         }
         if (this.fresh && this.generation?.status === 'live') return;
         if (this.state === 'failed') {
+          // A rebuild gives up (rebuildProjection rejects); a daemon holds on to its lease, so
+          // that no other process tries the event again until this one is restarted.
+          if (this.fresh) return;
           await this.heartbeat();
           await this.sleep(this.settings.leaseTtl / 3);
           continue;

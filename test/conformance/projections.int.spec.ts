@@ -13,6 +13,7 @@ import {
   type ProjectionContext,
   type RecordedEvent,
 } from '../../src/index.js';
+import { internalsOf } from '../../src/projections/internals.js';
 import { conformance } from './harness.js';
 
 interface Order {
@@ -333,6 +334,30 @@ conformance('async projections', ({ open, openShared, test }) => {
     ]);
     expect(rebuilt).toEqual({ generation: 1, checkpoint: 10n });
     expect((await store.documents('orders').find({ limit: 100 })).items).toHaveLength(10);
+  });
+
+  test('a rebuild that died leaves nothing behind once another swaps in', async () => {
+    const store = await open();
+    await place(store, 6);
+    // A rebuild that stops for good half way: its handler always fails on the fourth event.
+    const dying = orders(1, {
+      retries: 1,
+      async handle(event, ctx) {
+        if ((event.data as { id: string }).id === 'o3') throw new Error('cannot go on');
+        await applyOrder(event, ctx);
+      },
+    });
+    await expect(rebuildProjection(store, dying, { batchSize: 2 })).rejects.toSatisfy(isProjectionFailedError);
+    const { generation } = await rebuildProjection(store, orders());
+    expect(generation).toBe(2);
+    expect((await store.documents<Order>('orders').find({ limit: 100 })).items.map((i) => i.data.applied)).toEqual(Array(6).fill(1));
+    const rows = await internalsOf(store).backend.projections.projections();
+    expect(rows.map((r) => [r.generation, r.status])).toEqual([[2, 'live']]);
+    // Only the live generation is left: a daemon of this version joins it.
+    const daemon = await startProjections(store, [orders()]);
+    await daemon.waitFor(await place(store, 1, 6));
+    expect(daemon.status()[0]!.generation).toBe(2);
+    await daemon.close();
   });
 
   test('reactors get every event at least once, and retry a failing one', async () => {
