@@ -3,6 +3,7 @@ import type { RecordedEvent } from '../events/types.js';
 import type { ProjectionRow, Transaction } from './backend.js';
 import type { ProjectionContext, ProjectionDefinition } from './define.js';
 import { checkCollection, collection } from './documents.js';
+import { inHandler } from './handler-scope.js';
 
 /** A handler threw on `events[index]` of a batch. */
 export class HandlerFailure extends Error {
@@ -49,11 +50,14 @@ export function projectionContext(tx: Transaction, name: string, generation: num
   };
 }
 
-/** Applies events in order; a throw becomes a HandlerFailure naming the event. */
-export async function applyEvents(definition: ProjectionDefinition, context: ProjectionContext, events: readonly RecordedEvent[]): Promise<void> {
+/**
+ * Applies events in order; a throw becomes a HandlerFailure naming the event. `store` marks the
+ * handlers' async context, so that writes through the store itself are refused in them.
+ */
+export async function applyEvents(store: object, definition: ProjectionDefinition, context: ProjectionContext, events: readonly RecordedEvent[]): Promise<void> {
   for (let i = 0; i < events.length; i++) {
     try {
-      await definition.handle(events[i]!, context);
+      await inHandler(store, () => definition.handle(events[i]!, context));
     } catch (error) {
       throw new HandlerFailure(i, events[i]!, error);
     }
@@ -64,9 +68,13 @@ export async function applyEvents(definition: ProjectionDefinition, context: Pro
  * Makes `row` the live generation, in the transaction that applied its last events: the one that
  * was live goes with its documents, and so do builds this one supersedes (of an older version, or
  * older attempts at this one, such as a rebuild that died). A build of a newer version stays.
+ * Undefined, and nothing dropped, when a newer version is live.
  */
-export async function swapIn(tx: Transaction, row: ProjectionRow): Promise<ProjectionRow> {
-  for (const other of await tx.rowsOf(row.name)) {
+export async function swapIn(tx: Transaction, row: ProjectionRow): Promise<ProjectionRow | undefined> {
+  const others = await tx.rowsOf(row.name);
+  // A newer version went live meanwhile (it started while nothing was live): this one stands aside.
+  if (others.some((o) => o.status === 'live' && o.version > row.version)) return undefined;
+  for (const other of others) {
     if (other.generation === row.generation) continue;
     const superseded = other.status === 'live' || other.version < row.version || (other.version === row.version && other.generation < row.generation);
     if (superseded) await tx.dropGeneration(row.name, other.generation);

@@ -179,8 +179,9 @@ async function waitForPositions(
     const rows = await core.backend.projections.projections();
     const pending = unknown.filter((name) => {
       const live = rows.find((r) => r.name === name && r.status === 'live');
-      // A projection this process runs reports its own state (a restart clears the stored error).
-      if (live?.error && !runners.some((r) => r.name === name)) throw new ProjectionFailedError(name, '', live.checkpoint, new Error(live.error));
+      // A projection this process runs reports its own state (starting, it clears the stored
+      // error); one on standby, held elsewhere, reports what the database says.
+      if (live?.error && !runners.some((r) => r.name === name && r.state !== 'standby')) throw new ProjectionFailedError(name, '', live.checkpoint, new Error(live.error));
       return !live || live.checkpoint < position;
     });
     if (pending.length === 0) return;

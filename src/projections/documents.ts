@@ -117,7 +117,7 @@ export function collection<T extends object>(access: CollectionAccess): Document
 }
 
 /** `store.documents(name)`: committed reads; each write its own transaction, to the live generation. */
-export function storeCollection<T extends object>(backend: ProjectionBackend, name: string, checkOpen: () => void): DocumentCollection<T> {
+export function storeCollection<T extends object>(backend: ProjectionBackend, name: string, checkOpen: () => void, checkWrite: () => void): DocumentCollection<T> {
   checkCollection(name);
   const reader: DocumentReader = {
     get: (c, id) => Promise.resolve().then(checkOpen).then(() => backend.documents.get(c, id)),
@@ -128,6 +128,7 @@ export function storeCollection<T extends object>(backend: ProjectionBackend, na
     readName: name,
     write: async (work) => {
       checkOpen();
+      checkWrite();
       return backend.transaction(async (tx) => work(tx, await tx.resolve(name)));
     },
   });

@@ -22,7 +22,7 @@ export function checkInline(definitions: unknown): readonly ProjectionDefinition
  * process that did not run it), then the batch's, and records the batch's last position as its
  * checkpoint. A throw fails the append: nothing is written.
  */
-export function inlineHook(definitions: readonly ProjectionDefinition[], decode: (row: StoredEvent) => RecordedEvent): InlineHook {
+export function inlineHook(store: object, definitions: readonly ProjectionDefinition[], decode: (row: StoredEvent) => RecordedEvent): InlineHook {
   // The generation each definition wrote last: usually still the one to write, so an append costs
   // two statements per projection (lock, update) rather than a look at every generation first.
   const known = new Map<string, number>();
@@ -37,9 +37,13 @@ export function inlineHook(definitions: readonly ProjectionDefinition[], decode:
     const all = await tx.rowsOf(definition.name);
     let picked = pickGeneration(all, definition.version);
     if (picked === 'superseded') return undefined; // newer code keeps it: it catches up on its next append
+    // A rebuild is building this version and holds its lease: leave the events to it (it applies
+    // them before it swaps in, under the append lock); reads see the live generation meanwhile.
+    if (picked?.status === 'building' && picked.owner !== '' && picked.leaseUntil > (await tx.now())) return undefined;
     if (!picked) {
       picked = newGeneration(all, definition.name, definition.version, Date.now());
-      await tx.insertProjection(picked);
+      // Another process made that generation first: look again.
+      if (!(await tx.insertProjection(picked))) return lock(tx, definition);
     }
     known.set(definition.name, picked.generation);
     return tx.lockProjection(definition.name, picked.generation);
@@ -56,7 +60,7 @@ export function inlineHook(definitions: readonly ProjectionDefinition[], decode:
         let events: RecordedEvent[] = [];
         try {
           events = stored.map(decode);
-          await applyEvents(definition, context, events);
+          await applyEvents(store, definition, context, events);
         } catch (error) {
           const failed = error instanceof HandlerFailure ? error : new HandlerFailure(0, events[0] ?? ({ id: stored[0]!.id, position: stored[0]!.position } as RecordedEvent), error);
           throw new ProjectionFailedError(definition.name, failed.event.id, failed.event.position, failed.cause);
@@ -72,7 +76,7 @@ export function inlineHook(definitions: readonly ProjectionDefinition[], decode:
       }
       await apply(rows.filter(matching));
       let next: ProjectionRow = { ...row, checkpoint: rows.at(-1)!.position, error: null, updatedAt: Date.now() };
-      if (row.status === 'building') next = await swapIn(tx, next);
+      if (row.status === 'building') next = (await swapIn(tx, next)) ?? next;
       await tx.updateProjection(next);
     }
   };

@@ -5,6 +5,8 @@ import type { StoreBackend, StoredEvent } from '../store/backend.js';
 
 /** What projections need of a store beyond its public surface. */
 export interface StoreInternals {
+  /** The public store these belong to. */
+  readonly store: object;
   readonly backend: StoreBackend;
   readonly decode: (row: StoredEvent) => RecordedEvent;
   /** Resolves once the head is past `seen`, on abort, on close, or after `timeout` ms. */

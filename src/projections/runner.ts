@@ -96,7 +96,11 @@ export class Runner {
         this.outages = 0;
       } catch (error) {
         if (error instanceof LeaseLost) {
+          const lost = this.generation;
           this.generation = undefined;
+          // A rebuild's generation may have been swapped in by someone else (an inline append):
+          // then the rebuild is done.
+          if (this.fresh && lost && (await this.isLive(lost.generation))) return;
           continue;
         }
         if (error instanceof Superseded) {
@@ -128,6 +132,13 @@ export class Runner {
     });
   }
 
+  private async isLive(generation: number): Promise<boolean> {
+    const rows = await this.core.backend.projections.projections();
+    const row = rows.find((r) => r.name === this.name && r.generation === generation && r.status === 'live');
+    if (row) this.generation = row;
+    return row !== undefined;
+  }
+
   private async claim(): Promise<boolean> {
     const p = this.core.backend.projections;
     const claimed = await p.transaction(async (tx) => {
@@ -140,7 +151,9 @@ export class Runner {
         if (this.fresh && picked.status === 'live') picked = { ...picked, status: 'building' };
         if (!(await tx.insertProjection(picked))) return undefined;
       }
-      const row = (await tx.lockProjection(this.name, picked.generation))!;
+      const row = await tx.lockProjection(this.name, picked.generation);
+      // Gone since it was read (a swap dropped it), or leased by another process.
+      if (!row) return undefined;
       if (row.owner !== '' && row.owner !== this.settings.owner && row.leaseUntil > now) return undefined;
       const mine: ProjectionRow = { ...row, owner: this.settings.owner, token: row.token + 1, leaseUntil: now + this.settings.leaseTtl, error: null, updatedAt: now };
       await tx.updateProjection(mine);
@@ -175,8 +188,11 @@ export class Runner {
    * Runs `work` in a transaction after verifying the lease, then saves the row it returns with a
    * renewed lease. Keeps the saved row as ours.
    */
-  private async commit(work: (tx: Transaction, row: ProjectionRow) => Promise<ProjectionRow>): Promise<ProjectionRow> {
+  private async commit(work: (tx: Transaction, row: ProjectionRow) => Promise<ProjectionRow>, appendsFirst = false): Promise<ProjectionRow> {
     const saved = await this.core.backend.projections.transaction(async (tx) => {
+      // The append lock before the row, as an append with inline projections takes them: never
+      // the other way round, which could deadlock with one.
+      if (appendsFirst) await tx.lockAppends();
       const row = await this.verify(tx);
       const next = await work(tx, row);
       const now = await tx.now();
@@ -251,23 +267,39 @@ export class Runner {
   private async project(events: readonly RecordedEvent[], through: bigint, short: boolean): Promise<void> {
     const definition = this.definition;
     if (definition.kind !== 'projection') return;
+    if (events.length > 0 || this.generation!.checkpoint !== through) {
+      const registered = new Set(this.registered);
+      await this.commit(async (tx, row) => {
+        await applyEvents(this.core.store, definition, projectionContext(tx, this.name, row.generation, registered), events);
+        return { ...row, checkpoint: through, error: null };
+      });
+      this.registered = registered;
+    }
+    if (this.generation!.status === 'building' && short) await this.swap();
+  }
+
+  /**
+   * A generation being built has caught up: under the append lock, apply what came since the last
+   * read and swap in, so that no append falls between. If a handler fails there, everything rolls
+   * back and the swap waits: the event comes in the next batch, under the failure policy.
+   */
+  private async swap(): Promise<void> {
     const registered = new Set(this.registered);
-    await this.commit(async (tx, row) => {
-      const context = projectionContext(tx, this.name, row.generation, registered);
-      await applyEvents(definition, context, events);
-      let checkpoint = through;
-      if (row.status === 'building' && short) {
-        // Caught up: under the append lock, apply what came since and swap in, so no append
-        // falls between the last batch and the swap.
-        await tx.lockAppends();
-        checkpoint = await this.drain(tx, context, checkpoint);
-        this.core.logger.info?.({ projection: this.name, generation: row.generation }, 'projection rebuilt: swapping in');
-        return swapIn(tx, { ...row, checkpoint, error: null });
-      }
-      return { ...row, checkpoint, error: null };
-    });
+    try {
+      await this.commit(async (tx, row) => {
+        const context = projectionContext(tx, this.name, row.generation, registered);
+        const checkpoint = await this.drain(tx, context, row.checkpoint);
+        const swapped = await swapIn(tx, { ...row, checkpoint, error: null });
+        if (!swapped) throw new Superseded();
+        return swapped;
+      }, true);
+    } catch (error) {
+      if (error instanceof HandlerFailure) return;
+      throw error;
+    }
     this.registered = registered;
-    if (this.generation?.status === 'live' && this.state === 'rebuilding') this.state = 'live';
+    this.core.logger.info?.({ projection: this.name, generation: this.generation!.generation }, 'projection rebuilt and swapped in');
+    if (this.state === 'rebuilding') this.state = 'live';
   }
 
   /** Applies every event after `after` inside the transaction; returns the last position seen. */
@@ -278,7 +310,7 @@ export class Runner {
     for (;;) {
       const rows = await tx.readAll({ after: checkpoint, limit: this.settings.batchSize, ...(definition.types ? { types: definition.types } : {}) });
       if (rows.length === 0) return checkpoint;
-      await applyEvents(definition, context, this.decodeAll(rows));
+      await applyEvents(this.core.store, definition, context, this.decodeAll(rows));
       checkpoint = rows.at(-1)!.position;
     }
   }
@@ -308,7 +340,8 @@ export class Runner {
    * tried again with backoff, then stops the projection or goes to the dead letters.
    */
   private async failed(failure: HandlerFailure, rows: readonly StoredEvent[]): Promise<void> {
-    if (failure.index > 0 && this.definition.kind === 'projection') {
+    if (failure.index > 0) {
+      // The events before it are delivered first (a reactor's too, when decoding failed).
       const before = rows.slice(0, failure.index);
       return this.apply(before, before.at(-1)!.position, false);
     }

@@ -76,6 +76,12 @@ function prepare(db: Database.Database) {
 
 type Statements = ReturnType<typeof prepare>;
 
+/** The write mutex of a database file, and how to say this store no longer uses it. */
+export interface SharedWriteLock {
+  readonly mutex: Mutex;
+  readonly release: () => void;
+}
+
 /**
  * Two connections to the file. Every write runs on the writer, one at a time (a mutex), in a
  * `BEGIN IMMEDIATE` transaction; a projection's transaction may await its handlers in between.
@@ -91,11 +97,11 @@ export class SqliteBackend implements StoreBackend {
   private readonly r: Statements;
   private readonly wd: SqliteDocuments;
   private readonly rd: SqliteDocuments;
-  private readonly mutex = new Mutex();
-
   constructor(
     private readonly db: Database.Database,
     private readonly readerDb: Database.Database = db,
+    /** Shared by every store of this process on the same file (see `sqliteStore`). */
+    private readonly lock: SharedWriteLock = { mutex: new Mutex(), release: () => {} },
   ) {
     this.shared = db.name !== ':memory:' && db.name !== '';
     this.w = prepare(db);
@@ -241,12 +247,13 @@ export class SqliteBackend implements StoreBackend {
     return this.write(() => {
       if (this.readerDb !== this.db) this.readerDb.close();
       this.db.close();
+      this.lock.release();
     });
   }
 
   /** Writes wait their turn on the writer connection. */
   private write<T>(work: () => T | Promise<T>): Promise<T> {
-    return this.mutex.run(work).catch((error: unknown) => {
+    return this.lock.mutex.run(work).catch((error: unknown) => {
       throw toFactlineError(error);
     });
   }

@@ -1,9 +1,10 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, realpathSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { ConfigurationError } from '../events/errors.js';
 import { createStore, type StoreFor, type StoreOptions } from '../store/create-store.js';
-import { SqliteBackend } from './backend.js';
+import { Mutex } from '../store/mutex.js';
+import { SqliteBackend, type SharedWriteLock } from './backend.js';
 import { toFactlineError } from './errors.js';
 import { migrate } from './migrations.js';
 
@@ -17,6 +18,27 @@ export interface SqliteStoreOptions extends StoreOptions {
   readonly synchronous?: 'full' | 'normal';
   /** How long to wait for another process's write lock, in ms. Default 5,000. */
   readonly busyTimeout?: number;
+}
+
+/**
+ * One write mutex per database file and process. A projection's transaction awaits its handlers
+ * while it holds the file's write lock; another store of the same process on the same file would
+ * wait for that lock synchronously (busy_timeout), blocking the very event loop the first one needs
+ * to finish. Sharing the mutex makes it wait its turn asynchronously instead.
+ */
+const writeLocks = new Map<string, { mutex: Mutex; users: number }>();
+
+function writeLock(file: string): SharedWriteLock {
+  let entry = writeLocks.get(file);
+  if (!entry) writeLocks.set(file, (entry = { mutex: new Mutex(), users: 0 }));
+  entry.users++;
+  const held = entry;
+  return {
+    mutex: held.mutex,
+    release: () => {
+      if (--held.users === 0 && writeLocks.get(file) === held) writeLocks.delete(file);
+    },
+  };
 }
 
 /** The embedded store: one SQLite file in WAL mode, shared safely by several processes. */
@@ -42,7 +64,7 @@ export function sqliteStore<O extends SqliteStoreOptions>(options: O): StoreFor<
       reader = new Database(path);
       reader.pragma(`busy_timeout = ${busyTimeout}`);
     }
-    return createStore(new SqliteBackend(db, reader), options);
+    return createStore(new SqliteBackend(db, reader, path === ':memory:' ? undefined : writeLock(realpathSync(path))), options);
   } catch (error) {
     reader?.close();
     db?.close();

@@ -25,6 +25,7 @@ import { indexedFields, type ProjectionDefinition } from '../projections/define.
 import { storeCollection, type DocumentCollection, type DocumentData } from '../projections/documents.js';
 import { checkInline, inlineHook } from '../projections/inline.js';
 import { registerInternals } from '../projections/internals.js';
+import { refuseInHandler } from '../projections/handler-scope.js';
 
 /** Options every store takes, whatever its adapter. */
 export interface StoreOptions {
@@ -124,7 +125,7 @@ class CoreStore implements EventStore {
     inline: readonly ProjectionDefinition[],
   ) {
     this.decode = events ? (row) => events.upcast(decodeEvent(row)) : decodeEvent;
-    this.inline = inline.length > 0 ? inlineHook(inline, this.decode) : undefined;
+    this.inline = inline.length > 0 ? inlineHook(this, inline, this.decode) : undefined;
     const fields = indexedFields(inline);
     if (fields.length > 0) {
       this.ready = backend.projections.ensureIndexes(fields);
@@ -132,6 +133,7 @@ class CoreStore implements EventStore {
       this.ready.catch(() => {});
     }
     registerInternals(this, {
+      store: this,
       backend,
       decode: this.decode,
       waitForCommit: (seen, signal, timeout) => this.feed.wait(seen, signal, timeout),
@@ -158,6 +160,7 @@ class CoreStore implements EventStore {
 
   async append(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult> {
     this.checkOpen();
+    refuseInHandler(this, 'append');
     checkStreamName(stream);
     const expectedVersion = checkExpectedVersion(checkOptions(options).expectedVersion);
     const input = this.events && Array.isArray(events) ? await this.events.validate(events) : events;
@@ -168,6 +171,7 @@ class CoreStore implements EventStore {
 
   async deleteStream(stream: string, options?: DeleteStreamOptions): Promise<void> {
     this.checkOpen();
+    refuseInHandler(this, 'deleteStream');
     checkStreamName(stream);
     const expectedVersion = checkExpectedVersion(checkOptions(options).expectedVersion);
     await this.committer.submit({ kind: 'delete', stream, expectedVersion });
@@ -196,6 +200,7 @@ class CoreStore implements EventStore {
 
   async writeSnapshot(snapshot: Snapshot): Promise<void> {
     this.checkOpen();
+    refuseInHandler(this, 'writeSnapshot');
     checkStreamName(snapshot.stream);
     const ok = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0;
     if (typeof snapshot.name !== 'string' || !ok(snapshot.version) || !ok(snapshot.schemaVersion) || typeof snapshot.state !== 'string' || !(snapshot.eventTime instanceof Date)) {
@@ -206,7 +211,7 @@ class CoreStore implements EventStore {
 
   documents<T extends object = DocumentData>(collection: string): DocumentCollection<T> {
     this.checkOpen();
-    return storeCollection<T>(this.backend.projections, collection, () => this.checkOpen());
+    return storeCollection<T>(this.backend.projections, collection, () => this.checkOpen(), () => refuseInHandler(this, 'a write through store.documents'));
   }
 
   async readSnapshot(stream: string, name: string, options?: { readonly version?: number; readonly at?: Date }): Promise<Snapshot | undefined> {

@@ -1,6 +1,7 @@
 import { expect } from 'vitest';
 import {
   deadLetters,
+  defineEvents,
   defineProjection,
   defineReactor,
   isProjectionFailedError,
@@ -360,6 +361,72 @@ conformance('async projections', ({ open, openShared, test }) => {
     await daemon.close();
   });
 
+  test('a reactor gets the events before one it cannot decode, and dead-letters only that one', async () => {
+    const schema = { '~standard': { version: 1 as const, vendor: 'test', validate: (value: unknown) => ({ value }) } };
+    const events = defineEvents({
+      A: { schema },
+      X: { schema, version: 2, upcast: { 1: (): never => { throw new Error('cannot upcast'); } } },
+    });
+    const [plain, typed] = await openShared([{}, { events }]);
+    await plain!.append('a', [{ type: 'A', data: { n: 0 } }, { type: 'A', data: { n: 1 } }, { type: 'X', data: { n: 2 } }, { type: 'A', data: { n: 3 } }]);
+    const seen: number[] = [];
+    const reactor = defineReactor({ name: 'mailer', retries: 2, onFailure: 'dead-letter', handle: (e) => void seen.push((e.data as { n: number }).n) });
+    const daemon = await startProjections(typed!, [reactor], { backoff: { initial: 1, max: 2 } });
+    await daemon.waitFor(4n, { timeout: 5000 });
+    await daemon.close();
+    expect(seen).toEqual([0, 1, 3]);
+    expect((await deadLetters(typed!, 'mailer')).map((d) => d.position)).toEqual([3n]);
+  });
+
+  test('an event that fails while a rebuild swaps in goes through the failure policy; the batch before it is kept', async () => {
+    const store = await open();
+    await place(store, 3);
+    // The failing event is appended between the rebuild's last read and its swap.
+    const backend = internalsOf(store).backend;
+    const readAll = backend.readAll.bind(backend);
+    let fired = false;
+    backend.readAll = async (page) => {
+      const rows = await readAll(page);
+      if (!fired && rows.length > 0) {
+        fired = true;
+        await store.append('bad', [{ type: 'OrderPlaced', data: { id: 'poison' } }]);
+      }
+      return rows;
+    };
+    const strict = orders(1, {
+      retries: 1,
+      onFailure: 'dead-letter',
+      async handle(event, ctx) {
+        if ((event.data as { id: string }).id === 'poison') throw new Error('bad event');
+        await applyOrder(event, ctx);
+      },
+    });
+    const result = await rebuildProjection(store, strict, { batchSize: 10 });
+    expect(result.checkpoint).toBe(4n);
+    expect((await store.documents('orders').find()).items.map((i) => i.id)).toEqual(['o0', 'o1', 'o2']);
+    expect((await deadLetters(store, 'orders')).map((d) => d.position)).toEqual([4n]);
+  });
+
+  test('an older version finishing its build does not replace a newer live one', async () => {
+    const store = await open();
+    await place(store, 5);
+    const slow = (version: number, delay: number) =>
+      orders(version, {
+        async handle(event, ctx) {
+          await new Promise((r) => setTimeout(r, delay));
+          const d = event.data as { id: string };
+          await ctx.documents('orders').upsert(d.id, { status: `v${version}`, total: 0, applied: 1 });
+        },
+      });
+    const rebuilding = rebuildProjection(store, slow(1, 20), { batchSize: 1 });
+    await new Promise((r) => setTimeout(r, 30));
+    const daemon = await startProjections(store, [slow(2, 0)], { leaseTtl: 300 });
+    await daemon.waitFor(5n);
+    await expect(rebuilding).rejects.toThrow(/superseded/);
+    expect((await store.documents<Order>('orders').get('o0'))?.status).toBe('v2');
+    await daemon.close();
+  });
+
   test('reactors get every event at least once, and retry a failing one', async () => {
     const store = await open();
     const got: string[] = [];
@@ -447,6 +514,72 @@ conformance('async projections', ({ open, openShared, test }) => {
 });
 
 conformance('inline projections', ({ open, openShared, test, adapter }) => {
+  test('an inline append during a rebuild of a new version does not deadlock with its swap; the rebuild applies it', async () => {
+    let slowed!: () => void;
+    const reached = new Promise<void>((resolve) => (slowed = resolve));
+    const v2 = (slow: boolean) =>
+      orders(2, {
+        async handle(event, ctx) {
+          const d = event.data as { id: string };
+          if (slow && d.id === 'o2') {
+            slowed();
+            await new Promise((r) => setTimeout(r, 300));
+          }
+          await ctx.documents('orders').upsert(d.id, { status: 'v2', total: 0, applied: 1 });
+        },
+      });
+    const [writer, inline] = await openShared([{}, { projections: { inline: [v2(false)] } }]);
+    await place(writer!, 3);
+    const v1 = await startProjections(writer!, [orders(1)]);
+    await v1.waitFor(3n);
+    await v1.close();
+    const rebuilding = rebuildProjection(writer!, v2(true), { batchSize: 10 });
+    await reached;
+    // The rebuild's last batch is running: an append with v2 inline comes now.
+    const appended = await inline!.append('order-9', [{ type: 'OrderPlaced', data: { id: 'o9' } }]);
+    const result = await rebuilding;
+    expect(result.checkpoint >= appended.position).toBe(true);
+    expect((await inline!.documents<Order>('orders').get('o9'))?.status).toBe('v2');
+    expect((await inline!.documents<Order>('orders').get('o2'))?.status).toBe('v2');
+    // Inline from here on.
+    await place(inline!, 1, 10);
+    expect((await inline!.documents<Order>('orders').get('o10'))?.status).toBe('v2');
+  });
+
+  test('a handler that writes through the store instead of its context is refused, not deadlocked', async () => {
+    let store!: EventStore;
+    const careless = defineProjection({
+      name: 'careless',
+      version: 1,
+      types: ['Trigger'],
+      async handle() {
+        await store.append('other', [{ type: 'Echo', data: {} }]);
+      },
+    });
+    store = await open({ projections: { inline: [careless] } });
+    await expect(store.append('s', [{ type: 'Trigger', data: {} }])).rejects.toThrow(/append from inside a projection handler: write with ctx.documents/);
+    expect((await store.streamInfo('s')).version).toBe(0);
+    // In the daemon too, for a write through store.documents.
+    const viaDocuments = defineProjection({
+      name: 'via-documents',
+      version: 1,
+      retries: 1,
+      handle: async (event) => store.documents('d').upsert(event.id, { a: 1 }),
+    });
+    const plain = await open();
+    store = plain;
+    const daemon = await startProjections(plain, [viaDocuments]);
+    const { position } = await plain.append('t', [{ type: 'Other', data: {} }]);
+    await expect(daemon.waitFor(position, { timeout: 5000 })).rejects.toThrow(/a write through store.documents from inside a projection handler/);
+    await daemon.close();
+    // Reactors run outside any transaction: they may append.
+    const echo = defineReactor({ name: 'echo', types: ['Ping'], handle: async () => void (await plain.append('pong', [{ type: 'Pong', data: {} }])) });
+    const reactors = await startProjections(plain, [echo]);
+    await reactors.waitFor((await plain.append('p', [{ type: 'Ping', data: {} }])).position);
+    await reactors.close();
+    expect((await plain.streamInfo('pong')).version).toBe(1);
+  });
+
   test('documents change in the append’s own transaction', async () => {
     const store = await open({ projections: { inline: [orders()] } });
     await place(store, 3);
