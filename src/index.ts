@@ -25,8 +25,14 @@ export {
   isValidationError,
   isProjectionFailedError,
   isTimeoutError,
+  isNonDeterminismError,
+  isStepFailedError,
+  isWorkflowFailedError,
+  NonDeterminismError,
   ProjectionFailedError,
+  StepFailedError,
   TimeoutError,
+  WorkflowFailedError,
   type ValidationIssue,
 } from './events/errors.js';
 export { uuidv7 } from './events/uuid.js';
@@ -65,3 +71,4 @@ export {
   type JsonSchema,
 } from './events/compatibility.js';
 export * from './projections/index.js';
+export * from './workflows/index.js';

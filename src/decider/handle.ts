@@ -3,6 +3,7 @@ import type { ExpectedVersion, Metadata, RecordedEvent } from '../events/types.j
 import { findNonJson } from '../events/json.js';
 import { checkOptions } from '../events/validate.js';
 import type { NewEventFor } from '../store/event-store.js';
+import { nextCommandKey } from '../workflows/step-scope.js';
 import { commandEventId, commandEventIds } from './command-ids.js';
 import { snapshotName, type Decider } from './decider.js';
 import { load, type DeciderStore, type StoreOf } from './load.js';
@@ -16,7 +17,8 @@ export interface HandleOptions {
   readonly retries?: number;
   /**
    * Makes the command idempotent: its events get ids derived from the key, and a command whose
-   * events are already in the stream returns its original result without deciding again.
+   * events are already in the stream returns its original result without deciding again. Inside a
+   * workflow step, a key derived from the step's `idempotencyKey` is used when none is given.
    */
   readonly idempotencyKey?: string;
 }
@@ -45,7 +47,9 @@ export async function handle<S, C, E extends RecordedEvent>(
   options?: HandleOptions,
 ): Promise<Handled<S, E>> {
   const store = untyped as DeciderStore<E>;
-  const { expectedVersion, metadata, retries, idempotencyKey: key } = checkHandleOptions(options);
+  const { expectedVersion, metadata, retries, idempotencyKey } = checkHandleOptions(options);
+  // Inside a workflow step, a command without a key of its own gets one from the step's.
+  const key = idempotencyKey ?? nextCommandKey();
   if (key !== undefined) {
     const done = await alreadyHandled(store, stream, decider, key);
     if (done) return done;

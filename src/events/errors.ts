@@ -14,6 +14,9 @@ export const ErrorCode = {
   eventVersion: 'EVENT_VERSION',
   projectionFailed: 'PROJECTION_FAILED',
   timeout: 'TIMEOUT',
+  nonDeterminism: 'NON_DETERMINISM',
+  workflowFailed: 'WORKFLOW_FAILED',
+  stepFailed: 'STEP_FAILED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -168,6 +171,49 @@ export class TimeoutError extends FactlineError {
   }
 }
 
+/**
+ * A workflow's code no longer matches its recorded history (a step renamed, added or removed
+ * before steps already run). The instance stops in `failed` instead of taking a wrong path: finish
+ * it on the old code (give the new code a new `version`), or cancel it.
+ */
+export class NonDeterminismError extends FactlineError {
+  constructor(
+    readonly workflow: string,
+    readonly id: string,
+    /** What differs, without the instance's names. */
+    readonly detail: string,
+  ) {
+    super(ErrorCode.nonDeterminism, `workflow "${workflow}" instance "${id}" does not replay its history: ${detail}`);
+  }
+}
+
+/**
+ * A workflow step threw on its last try. The workflow's code gets it (on the first run and on
+ * every replay alike, so it carries the original error's name, message and code, not the object).
+ */
+export class StepFailedError extends FactlineError {
+  constructor(
+    readonly step: string,
+    readonly attempts: number,
+    readonly error: { readonly name: string; readonly message: string; readonly code?: string },
+  ) {
+    super(ErrorCode.stepFailed, `step "${step}" failed after ${attempts} ${attempts === 1 ? 'try' : 'tries'}: ${error.message}`);
+  }
+}
+
+/** A workflow instance ended without a result: failed, compensated or cancelled. */
+export class WorkflowFailedError extends FactlineError {
+  constructor(
+    readonly workflow: string,
+    readonly id: string,
+    readonly status: 'failed' | 'compensated' | 'cancelled',
+    /** The error as recorded in its history: name and message. */
+    readonly error: { readonly name: string; readonly message: string; readonly code?: string } | undefined,
+  ) {
+    super(ErrorCode.workflowFailed, `workflow "${workflow}" instance "${id}" ${status}${error ? `: ${error.message}` : ''}`);
+  }
+}
+
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -197,6 +243,9 @@ export const isConfigurationError = guard<ConfigurationError>(ErrorCode.configur
 export const isEventVersionError = guard<EventVersionError>(ErrorCode.eventVersion);
 export const isProjectionFailedError = guard<ProjectionFailedError>(ErrorCode.projectionFailed);
 export const isTimeoutError = guard<TimeoutError>(ErrorCode.timeout);
+export const isNonDeterminismError = guard<NonDeterminismError>(ErrorCode.nonDeterminism);
+export const isStepFailedError = guard<StepFailedError>(ErrorCode.stepFailed);
+export const isWorkflowFailedError = guard<WorkflowFailedError>(ErrorCode.workflowFailed);
 
 function formatPath(path: readonly (string | number)[]): string {
   return path.length === 0 ? '(input)' : path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('').replace(/^\./, '');

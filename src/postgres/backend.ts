@@ -19,6 +19,7 @@ import { listen } from './listener.js';
 import { STALE } from './migrations.js';
 import type { Names } from './names.js';
 import { PostgresProjections, PostgresTransaction } from './projections.js';
+import { PostgresWorkflows } from './workflows.js';
 import { statements, type Statements } from './statements.js';
 
 /** For tests that disturb appends from inside their transaction, holding the append lock. */
@@ -64,6 +65,7 @@ export class PostgresBackend implements StoreBackend {
   /** True while a write that commits on its own is in flight: its outcome is unknown if the connection fails. */
   private writing = false;
   readonly projections: PostgresProjections;
+  readonly workflows: PostgresWorkflows;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -73,6 +75,7 @@ export class PostgresBackend implements StoreBackend {
   ) {
     this.sql = statements(n, hooks !== undefined);
     this.projections = new PostgresProjections(pool, n, this.sql);
+    this.workflows = new PostgresWorkflows(pool, n);
   }
 
   async commit(requests: readonly WriteRequest[], inline?: InlineHook): Promise<readonly Outcome[]> {

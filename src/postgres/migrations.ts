@@ -100,6 +100,29 @@ const MIGRATIONS: readonly ((n: Names) => string)[] = [
       failed_at  bigint NOT NULL,
       PRIMARY KEY (projection, position)
     );`,
+  // Terminal rows have no wake_at and no waiting_for: the partial indexes hold only live instances.
+  (n) => `
+    CREATE TABLE ${n.workflows} (
+      id               text    PRIMARY KEY,
+      name             text    NOT NULL,
+      version          integer NOT NULL,
+      status           text    NOT NULL,
+      input            text    NOT NULL,
+      result           text,
+      error            text,
+      wake_at          bigint,
+      waiting_for      text,
+      owner            text    NOT NULL,
+      token            bigint  NOT NULL,
+      lease_until      bigint  NOT NULL,
+      cancel_requested boolean NOT NULL,
+      created_at       bigint  NOT NULL,
+      updated_at       bigint  NOT NULL
+    );
+    CREATE INDEX ON ${n.workflows} (wake_at) WHERE wake_at IS NOT NULL;
+    CREATE INDEX ON ${n.workflows} (waiting_for) WHERE waiting_for IS NOT NULL;
+    CREATE INDEX ON ${n.workflows} (created_at, id);
+    CREATE INDEX ON ${n.workflows} (status, created_at, id);`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

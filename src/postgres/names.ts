@@ -13,6 +13,7 @@ export interface Names {
   readonly projections: string;
   readonly collections: string;
   readonly deadLetters: string;
+  readonly workflows: string;
   /** LISTEN/NOTIFY channel: the same for every process using this schema. */
   readonly channel: string;
   /** Advisory locks are (space, key) pairs: space for Factline's purposes, key for the schema. */
@@ -41,6 +42,7 @@ export function names(schema: string): Names {
     projections: `${q}.projections`,
     collections: `${q}.collections`,
     deadLetters: `${q}.dead_letters`,
+    workflows: `${q}.workflows`,
     channel: `factline_${schema}`,
     lockSpace: LOCK_SPACE,
     lockKey: fnv1a(schema),

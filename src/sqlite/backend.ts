@@ -16,6 +16,8 @@ import { Mutex } from '../store/mutex.js';
 import { batchKeys, planBatch, type BatchPlan } from '../store/plan.js';
 import { toFactlineError } from './errors.js';
 import { SqliteDocuments, SqliteTransaction } from './projections.js';
+import { sqliteWorkflows } from './workflows.js';
+import type { WorkflowBackend } from '../workflows/backend.js';
 
 const COLUMNS = `position, id, stream, version, type, data, metadata,
   schema_version AS schemaVersion, recorded_at AS recordedAt`;
@@ -92,6 +94,7 @@ export interface SharedWriteLock {
 export class SqliteBackend implements StoreBackend {
   readonly shared: boolean;
   readonly projections: ProjectionBackend;
+  readonly workflows: WorkflowBackend;
   private readonly writeBatch: (requests: readonly WriteRequest[]) => BatchPlan;
   private readonly w: Statements;
   private readonly r: Statements;
@@ -111,6 +114,7 @@ export class SqliteBackend implements StoreBackend {
     const transaction = db.transaction((requests: readonly WriteRequest[]) => this.plannedWrite(requests));
     this.writeBatch = (requests) => transaction.immediate(requests);
     this.projections = this.projectionBackend();
+    this.workflows = sqliteWorkflows(db, readerDb, (work) => this.write(work), (work) => this.read(work));
   }
 
   private projectionBackend(): ProjectionBackend {

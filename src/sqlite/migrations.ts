@@ -69,6 +69,28 @@ const MIGRATIONS: readonly string[] = [
      failed_at  INTEGER NOT NULL,
      PRIMARY KEY (projection, position)
    ) STRICT, WITHOUT ROWID;`,
+  // Terminal rows have no wake_at and no waiting_for: the partial indexes hold only live instances.
+  `CREATE TABLE factline_workflows (
+     id               TEXT    NOT NULL PRIMARY KEY,
+     name             TEXT    NOT NULL,
+     version          INTEGER NOT NULL,
+     status           TEXT    NOT NULL,
+     input            TEXT    NOT NULL,
+     result           TEXT,
+     error            TEXT,
+     wake_at          INTEGER,
+     waiting_for      TEXT,
+     owner            TEXT    NOT NULL,
+     token            INTEGER NOT NULL,
+     lease_until      INTEGER NOT NULL,
+     cancel_requested INTEGER NOT NULL,
+     created_at       INTEGER NOT NULL,
+     updated_at       INTEGER NOT NULL
+   ) STRICT;
+   CREATE INDEX factline_workflows_due ON factline_workflows (wake_at) WHERE wake_at IS NOT NULL;
+   CREATE INDEX factline_workflows_waiting ON factline_workflows (waiting_for) WHERE waiting_for IS NOT NULL;
+   CREATE INDEX factline_workflows_created ON factline_workflows (created_at, id);
+   CREATE INDEX factline_workflows_status ON factline_workflows (status, created_at, id);`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

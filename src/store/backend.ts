@@ -3,6 +3,7 @@ import type { PreparedEvent } from '../events/validate.js';
 import type { ExpectedVersion } from '../events/types.js';
 import type { AppendResult } from './event-store.js';
 import type { ProjectionBackend, Transaction } from '../projections/backend.js';
+import type { WorkflowBackend } from '../workflows/backend.js';
 
 /**
  * Inline projections: runs in the append's transaction with the rows it is about to commit. If it
@@ -26,6 +27,8 @@ export interface StoreBackend {
   commit(requests: readonly WriteRequest[], inline?: InlineHook): Promise<readonly Outcome[]>;
   /** Documents, projection checkpoints and leases, in the same database. */
   readonly projections: ProjectionBackend;
+  /** Workflow instances: claims, leases and timers, in the same database. */
+  readonly workflows: WorkflowBackend;
   streamHead(stream: string): Promise<StreamHead | undefined>;
   /** Events of one stream with `from <= version <= to`, in `direction` order, at most `limit`. */
   readStream(stream: string, page: StreamPage): Promise<readonly StoredEvent[]>;

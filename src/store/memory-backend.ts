@@ -1,5 +1,6 @@
 import type { AllPage, InlineHook, KnownEvent, Outcome, StoreBackend, StoredEvent, StoredSnapshot, StreamHead, StreamPage, WriteRequest } from './backend.js';
 import { MemoryProjections } from './memory-projections.js';
+import { MemoryWorkflows } from './memory-workflows.js';
 import { Mutex } from './mutex.js';
 import { batchKeys, planBatch } from './plan.js';
 
@@ -13,6 +14,7 @@ export class MemoryBackend implements StoreBackend {
   private readonly snapshots = new Map<string, StoredSnapshot[]>();
   private readonly mutex = new Mutex();
   readonly projections = new MemoryProjections(this.mutex, (page) => this.readAll(page));
+  readonly workflows = new MemoryWorkflows();
 
   commit(requests: readonly WriteRequest[], inline?: InlineHook): Promise<readonly Outcome[]> {
     return this.mutex.run(async () => {

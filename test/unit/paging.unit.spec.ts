@@ -9,6 +9,7 @@ function recording(backend: StoreBackend) {
   const wrapped: StoreBackend = {
     shared: backend.shared,
     projections: backend.projections,
+    workflows: backend.workflows,
     commit: (r) => backend.commit(r),
     streamHead: (s) => backend.streamHead(s),
     eventsById: (ids) => backend.eventsById(ids),

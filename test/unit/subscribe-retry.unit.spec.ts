@@ -11,6 +11,7 @@ it('a subscription waits out an unavailable database and goes on from where it w
   const backend: StoreBackend = {
     shared: false,
     projections: inner.projections,
+    workflows: inner.workflows,
     commit: (r) => inner.commit(r),
     streamHead: (s) => inner.streamHead(s),
     eventsById: (ids) => inner.eventsById(ids),

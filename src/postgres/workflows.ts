@@ -1,0 +1,123 @@
+import type pg from 'pg';
+import { ACTIVE_STATUSES, ANY_TYPE, type WorkflowBackend, type WorkflowListQuery, type WorkflowRow } from '../workflows/backend.js';
+import { toFactlineError } from './errors.js';
+import type { Names } from './names.js';
+
+const COLUMNS = `id, name, version, status, input, result, error, wake_at::float8 AS "wakeAt", waiting_for AS "waitingFor", owner,
+  token::float8 AS token, lease_until::float8 AS "leaseUntil", cancel_requested AS "cancelRequested",
+  created_at::float8 AS "createdAt", updated_at::float8 AS "updatedAt"`;
+const NOW = `floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint`;
+const ACTIVE = ACTIVE_STATUSES.map((s) => `'${s}'`).join(', ');
+
+/**
+ * Workflow rows in `<schema>.workflows`. Each call is one statement (so one transaction); a claim
+ * locks the rows it takes with `FOR UPDATE SKIP LOCKED`, so engines claiming at once take
+ * different rows and never wait on each other. No session state: poolers are fine.
+ */
+export class PostgresWorkflows implements WorkflowBackend {
+  private readonly t: string;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    n: Names,
+  ) {
+    this.t = n.workflows;
+  }
+
+  private async query<R extends pg.QueryResultRow>(text: string, values: readonly unknown[]): Promise<R[]> {
+    try {
+      return (await this.pool.query<R>(text, values as unknown[])).rows;
+    } catch (error) {
+      throw toFactlineError(error);
+    }
+  }
+
+  async insert(row: WorkflowRow): Promise<{ row: WorkflowRow; inserted: boolean }> {
+    const r = row;
+    const inserted = await this.query<{ id: string }>(
+      `INSERT INTO ${this.t} (id, name, version, status, input, result, error, wake_at, waiting_for, owner, token, lease_until,
+         cancel_requested, created_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, ${NOW} + $12, $13, $14, $14) ON CONFLICT DO NOTHING RETURNING id`,
+      [r.id, r.name, r.version, r.status, r.input, r.result, r.error, r.wakeAt, r.waitingFor, r.owner, r.token, r.leaseUntil - r.createdAt, r.cancelRequested, r.createdAt],
+    );
+    if (inserted.length === 1) return { row, inserted: true };
+    return { row: (await this.get(row.id))!, inserted: false };
+  }
+
+  async get(id: string): Promise<WorkflowRow | undefined> {
+    const [row] = await this.query<WorkflowRow>(`SELECT ${COLUMNS} FROM ${this.t} WHERE id = $1`, [id]);
+    return row;
+  }
+
+  list(q: WorkflowListQuery): Promise<WorkflowRow[]> {
+    return this.query<WorkflowRow>(
+      `SELECT ${COLUMNS} FROM ${this.t}
+       WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR name = $2)
+         AND ($3::bigint IS NULL OR (created_at, id) > ($3, $4::text))
+       ORDER BY created_at, id LIMIT $5`,
+      [q.status ?? null, q.name ?? null, q.after?.createdAt ?? null, q.after?.id ?? '', q.limit],
+    );
+  }
+
+  claim(owner: string, kinds: readonly string[], limit: number, leaseMs: number): Promise<WorkflowRow[]> {
+    return this.query<WorkflowRow>(
+      `WITH clock AS (SELECT ${NOW} AS now),
+       due AS (SELECT id AS due_id FROM ${this.t}, clock
+               WHERE wake_at <= clock.now AND status IN (${ACTIVE}) AND (owner = '' OR lease_until < clock.now)
+                 AND name || '@' || version = ANY($2::text[])
+               ORDER BY wake_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+       UPDATE ${this.t} AS w SET owner = $1, token = w.token + 1, lease_until = clock.now + $4, status = 'running', updated_at = clock.now
+       FROM due, clock WHERE w.id = due.due_id
+       RETURNING ${COLUMNS}`,
+      [owner, kinds, limit, leaseMs],
+    );
+  }
+
+  async renew(owner: string, ids: readonly string[], leaseMs: number): Promise<{ id: string; cancelRequested: boolean }[]> {
+    if (ids.length === 0) return [];
+    return this.query<{ id: string; cancelRequested: boolean }>(
+      `UPDATE ${this.t} SET lease_until = ${NOW} + $3 WHERE owner = $1 AND id = ANY($2::text[]) RETURNING id, cancel_requested AS "cancelRequested"`,
+      [owner, ids, leaseMs],
+    );
+  }
+
+  async update(holder: string, rows: readonly WorkflowRow[]): Promise<boolean[]> {
+    if (rows.length === 0) return [];
+    const col = <K extends keyof WorkflowRow>(k: K) => rows.map((r) => r[k]);
+    const written = await this.query<{ id: string }>(
+      `UPDATE ${this.t} AS w SET status = u.status, result = u.result, error = u.error, wake_at = u.wake_at, waiting_for = u.waiting_for,
+         owner = u.owner, lease_until = u.lease_until, updated_at = ${NOW}
+       FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::text[], $10::bigint[])
+         AS u(id, token, status, result, error, wake_at, waiting_for, owner, lease_until)
+       WHERE w.id = u.id AND w.owner = $1 AND w.token = u.token RETURNING w.id`,
+      [holder, col('id'), col('token'), col('status'), col('result'), col('error'), col('wakeAt'), col('waitingFor'), col('owner'), col('leaseUntil')],
+    );
+    const done = new Set(written.map((r) => r.id));
+    return rows.map((r) => done.has(r.id));
+  }
+
+  async wake(types: readonly string[]): Promise<void> {
+    await this.query(
+      `UPDATE ${this.t} SET wake_at = ${NOW} WHERE waiting_for = ANY($1::text[]) AND (wake_at IS NULL OR wake_at > ${NOW})`,
+      [[...types, ANY_TYPE]],
+    );
+  }
+
+  async waitedTypes(): Promise<string[]> {
+    const rows = await this.query<{ type: string }>(`SELECT DISTINCT waiting_for AS type FROM ${this.t} WHERE waiting_for IS NOT NULL`, []);
+    return rows.map((r) => r.type);
+  }
+
+  async requestCancel(id: string): Promise<WorkflowRow | undefined> {
+    const [row] = await this.query<WorkflowRow>(
+      `UPDATE ${this.t} SET cancel_requested = true, wake_at = ${NOW} WHERE id = $1 AND status IN (${ACTIVE}) RETURNING ${COLUMNS}`,
+      [id],
+    );
+    return row ?? this.get(id);
+  }
+
+  async now(): Promise<number> {
+    const [row] = await this.query<{ now: number }>(`SELECT ${NOW}::float8 AS now`, []);
+    return row!.now;
+  }
+}

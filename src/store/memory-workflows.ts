@@ -1,0 +1,93 @@
+import { ANY_TYPE, type WorkflowBackend, type WorkflowListQuery, type WorkflowRow } from '../workflows/backend.js';
+import { byCreation, isActive, isDue } from '../workflows/rows.js';
+
+/** Workflow rows in a map; each call is one step of the event loop, so each is atomic. */
+export class MemoryWorkflows implements WorkflowBackend {
+  private readonly rows = new Map<string, WorkflowRow>();
+
+  insert(row: WorkflowRow): Promise<{ row: WorkflowRow; inserted: boolean }> {
+    const found = this.rows.get(row.id);
+    if (found) return Promise.resolve({ row: found, inserted: false });
+    this.rows.set(row.id, row);
+    return Promise.resolve({ row, inserted: true });
+  }
+
+  get(id: string): Promise<WorkflowRow | undefined> {
+    return Promise.resolve(this.rows.get(id));
+  }
+
+  list(query: WorkflowListQuery): Promise<WorkflowRow[]> {
+    const after = query.after;
+    const rows = [...this.rows.values()]
+      .filter((r) => (query.status === undefined || r.status === query.status) && (query.name === undefined || r.name === query.name))
+      .filter((r) => !after || byCreation(r, after) > 0)
+      .sort(byCreation);
+    return Promise.resolve(rows.slice(0, query.limit));
+  }
+
+  claim(owner: string, kinds: readonly string[], limit: number, leaseMs: number): Promise<WorkflowRow[]> {
+    const now = Date.now();
+    const wanted = new Set(kinds);
+    const due = [...this.rows.values()].filter((r) => isDue(r, now) && wanted.has(`${r.name}@${r.version}`));
+    due.sort((a, b) => a.wakeAt! - b.wakeAt!);
+    const claimed = due.slice(0, limit).map((r) => this.claimed(r, owner, now, leaseMs));
+    return Promise.resolve(claimed);
+  }
+
+  private claimed(r: WorkflowRow, owner: string, now: number, leaseMs: number): WorkflowRow {
+    const row = { ...r, owner, token: r.token + 1, leaseUntil: now + leaseMs, status: 'running' as const, updatedAt: now };
+    this.rows.set(r.id, row);
+    return row;
+  }
+
+  renew(owner: string, ids: readonly string[], leaseMs: number): Promise<{ id: string; cancelRequested: boolean }[]> {
+    const now = Date.now();
+    const held = [];
+    for (const id of ids) {
+      const r = this.rows.get(id);
+      if (!r || r.owner !== owner) continue;
+      this.rows.set(id, { ...r, leaseUntil: now + leaseMs });
+      held.push({ id, cancelRequested: r.cancelRequested });
+    }
+    return Promise.resolve(held);
+  }
+
+  update(holder: string, rows: readonly WorkflowRow[]): Promise<boolean[]> {
+    return Promise.resolve(
+      rows.map((row) => {
+        const found = this.rows.get(row.id);
+        if (!found || found.owner !== holder || found.token !== row.token) return false;
+        // A cancel asked for while the owner ran stays asked for.
+        this.rows.set(row.id, { ...row, cancelRequested: row.cancelRequested || found.cancelRequested });
+        return true;
+      }),
+    );
+  }
+
+  wake(types: readonly string[]): Promise<void> {
+    const now = Date.now();
+    const set = new Set([...types, ANY_TYPE]);
+    for (const r of this.rows.values()) {
+      if (r.waitingFor !== null && set.has(r.waitingFor) && (r.wakeAt === null || r.wakeAt > now)) this.rows.set(r.id, { ...r, wakeAt: now });
+    }
+    return Promise.resolve();
+  }
+
+  waitedTypes(): Promise<string[]> {
+    const types = new Set<string>();
+    for (const r of this.rows.values()) if (r.waitingFor !== null) types.add(r.waitingFor);
+    return Promise.resolve([...types]);
+  }
+
+  requestCancel(id: string): Promise<WorkflowRow | undefined> {
+    const r = this.rows.get(id);
+    if (!r || !isActive(r)) return Promise.resolve(r);
+    const row = { ...r, cancelRequested: true, wakeAt: Date.now() };
+    this.rows.set(id, row);
+    return Promise.resolve(row);
+  }
+
+  now(): Promise<number> {
+    return Promise.resolve(Date.now());
+  }
+}

@@ -1,0 +1,145 @@
+import type { RecordedEvent } from '../events/types.js';
+
+/** The event types of a workflow instance's history stream, `workflow-<name>-<id>`. */
+export const H = {
+  started: 'WorkflowStarted',
+  stepCompleted: 'WorkflowStepCompleted',
+  stepFailed: 'WorkflowStepFailed',
+  timerScheduled: 'WorkflowTimerScheduled',
+  timerFired: 'WorkflowTimerFired',
+  eventAwaited: 'WorkflowEventAwaited',
+  eventReceived: 'WorkflowEventReceived',
+  waitTimedOut: 'WorkflowWaitTimedOut',
+  valueRecorded: 'WorkflowValueRecorded',
+  cancelRequested: 'WorkflowCancelRequested',
+  compensationCompleted: 'WorkflowCompensationCompleted',
+  compensationFailed: 'WorkflowCompensationFailed',
+  completed: 'WorkflowCompleted',
+  failed: 'WorkflowFailed',
+  compensated: 'WorkflowCompensated',
+  cancelled: 'WorkflowCancelled',
+} as const;
+
+export const historyStream = (name: string, id: string) => `workflow-${name}-${id}`;
+
+/** An error as a history keeps it. */
+export interface ErrorRecord {
+  readonly name: string;
+  readonly message: string;
+  readonly code?: string;
+}
+
+export function errorRecord(error: unknown): ErrorRecord {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return { name: error.name, message: error.message, ...(typeof code === 'string' ? { code } : {}) };
+  }
+  return { name: 'Error', message: String(error) };
+}
+
+/** What the history says about one operation of the workflow's code (by its sequence number). */
+export type OpRecord =
+  | { kind: 'step'; name: string; attempts: number; done?: { result: unknown }; failed?: ErrorRecord }
+  | { kind: 'sleep'; until: number; fired: boolean }
+  | { kind: 'wait'; type: string; after: bigint; timeoutAt: number | null; received?: { eventId: string; position: bigint }; timedOut: boolean }
+  | { kind: 'now' | 'random'; value: number };
+
+export interface CompensationRecord {
+  name: string;
+  attempts: number;
+  done: boolean;
+  failed?: ErrorRecord;
+}
+
+export type Ending =
+  | { status: 'completed'; result: unknown }
+  | { status: 'failed'; error: ErrorRecord; compensationError?: ErrorRecord }
+  | { status: 'compensated'; error: ErrorRecord }
+  | { status: 'cancelled'; compensationError?: ErrorRecord };
+
+/** A history read back: what each operation did, and how the instance ended if it has. */
+export interface History {
+  readonly version: number;
+  readonly input: unknown;
+  readonly startedAt: bigint | undefined;
+  readonly ops: Map<number, OpRecord>;
+  readonly compensations: Map<number, CompensationRecord>;
+  readonly cancelRequested: boolean;
+  readonly ending: Ending | undefined;
+}
+
+type Data = Record<string, unknown>;
+
+export function readHistory(events: readonly RecordedEvent[]): History {
+  const ops = new Map<number, OpRecord>();
+  const compensations = new Map<number, CompensationRecord>();
+  let input: unknown;
+  let startedAt: bigint | undefined;
+  let cancelRequested = false;
+  let ending: Ending | undefined;
+  for (const event of events) {
+    const d = event.data as Data;
+    const seq = d.seq as number;
+    const op = ops.get(seq);
+    switch (event.type) {
+      case H.started:
+        input = d.input;
+        startedAt = event.position;
+        break;
+      case H.stepCompleted:
+        ops.set(seq, { kind: 'step', name: d.step as string, attempts: (op?.kind === 'step' ? op.attempts : 0) + 1, done: { result: d.result } });
+        break;
+      case H.stepFailed:
+        ops.set(seq, { kind: 'step', name: d.step as string, attempts: d.attempt as number, ...(d.final ? { failed: d.error as ErrorRecord } : {}) });
+        break;
+      case H.timerScheduled:
+        ops.set(seq, { kind: 'sleep', until: d.until as number, fired: false });
+        break;
+      case H.timerFired:
+        if (op?.kind === 'sleep') op.fired = true;
+        break;
+      case H.eventAwaited:
+        ops.set(seq, { kind: 'wait', type: d.type as string, after: BigInt(d.after as string), timeoutAt: d.timeoutAt as number | null, timedOut: false });
+        break;
+      case H.eventReceived:
+        if (op?.kind === 'wait') op.received = { eventId: d.eventId as string, position: BigInt(d.position as string) };
+        break;
+      case H.waitTimedOut:
+        if (op?.kind === 'wait') op.timedOut = true;
+        break;
+      case H.valueRecorded:
+        ops.set(seq, { kind: d.kind as 'now' | 'random', value: d.value as number });
+        break;
+      case H.cancelRequested:
+        cancelRequested = true;
+        break;
+      case H.compensationCompleted:
+      case H.compensationFailed: {
+        const index = d.index as number;
+        const before = compensations.get(index);
+        const done = event.type === H.compensationCompleted;
+        compensations.set(index, {
+          name: d.name as string,
+          attempts: done ? (before?.attempts ?? 0) + 1 : (d.attempt as number),
+          done,
+          ...(!done && d.final ? { failed: d.error as ErrorRecord } : {}),
+        });
+        break;
+      }
+      case H.completed:
+        ending = { status: 'completed', result: d.result };
+        break;
+      case H.failed:
+        ending = { status: 'failed', error: d.error as ErrorRecord, ...(d.compensationError ? { compensationError: d.compensationError as ErrorRecord } : {}) };
+        break;
+      case H.compensated:
+        ending = { status: 'compensated', error: d.error as ErrorRecord };
+        break;
+      case H.cancelled:
+        ending = { status: 'cancelled', ...(d.compensationError ? { compensationError: d.compensationError as ErrorRecord } : {}) };
+        break;
+    }
+  }
+  const first = events[0];
+  return { version: first ? ((first.data as Data).version as number) : 0, input, startedAt, ops, compensations, cancelRequested, ending };
+}
