@@ -63,6 +63,7 @@ interface CheckedStep {
 }
 
 const never = <T>() => new Promise<T>(() => {});
+const fail = <T>(error: unknown) => Promise.reject<T>(error instanceof Error ? error : new Error(String(error)));
 
 /**
  * One run of an instance's code against its history: operations the history records are answered
@@ -244,7 +245,7 @@ export class Execution {
       const attempts = record?.kind === 'step' ? record.attempts : 0;
       return this.track(this.runStep(seq, name, fn, checked, attempts));
     } catch (error) {
-      return Promise.reject(error);
+      return fail(error);
     }
   }
 
@@ -356,7 +357,7 @@ export class Execution {
       this.pending.push({ type: H.timerFired, data: { seq } });
       return Promise.resolve();
     } catch (error) {
-      return Promise.reject(error);
+      return fail(error);
     }
   }
 
@@ -374,7 +375,7 @@ export class Execution {
       if (this.stopped) return this.block({ wakeAt: 0 });
       return this.track(this.awaitEvent(seq, record?.kind === 'wait' ? record : undefined, filter, timeout));
     } catch (error) {
-      return Promise.reject(error);
+      return fail(error);
     }
   }
 
