@@ -32,16 +32,26 @@ export class PostgresWorkflows implements WorkflowBackend {
     }
   }
 
-  async insert(row: WorkflowRow): Promise<{ row: WorkflowRow; inserted: boolean }> {
-    const r = row;
+  async insert(rows: readonly WorkflowRow[]): Promise<{ row: WorkflowRow; inserted: boolean }[]> {
+    const col = <K extends keyof WorkflowRow>(k: K) => rows.map((r) => r[k]);
     const inserted = await this.query<{ id: string }>(
       `INSERT INTO ${this.t} (id, name, version, status, input, result, error, wake_at, waiting_for, owner, token, lease_until,
          cancel_requested, created_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, ${NOW} + $12, $13, $14, $14) ON CONFLICT DO NOTHING RETURNING id`,
-      [r.id, r.name, r.version, r.status, r.input, r.result, r.error, r.wakeAt, r.waitingFor, r.owner, r.token, r.leaseUntil - r.createdAt, r.cancelRequested, r.createdAt],
+       SELECT u.id, u.name, u.version, u.status, u.input, NULL, NULL, u.wake_at, NULL, u.owner, 1,
+         CASE WHEN u.owner = '' THEN 0 ELSE ${NOW} + $9 END, false, u.created_at, u.created_at
+       FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::bigint[])
+         AS u(id, name, version, status, input, wake_at, owner, created_at)
+       ON CONFLICT DO NOTHING RETURNING id`,
+      [col('id'), col('name'), col('version'), col('status'), col('input'), col('wakeAt'), col('owner'), col('createdAt'), leaseOf(rows)],
     );
-    if (inserted.length === 1) return { row, inserted: true };
-    return { row: (await this.get(row.id))!, inserted: false };
+    const fresh = new Set(inserted.map((r) => r.id));
+    const others = rows.filter((r) => !fresh.has(r.id)).map((r) => r.id);
+    const stored = new Map((others.length > 0 ? await this.query<WorkflowRow>(`SELECT ${COLUMNS} FROM ${this.t} WHERE id = ANY($1::text[])`, [others]) : []).map((r) => [r.id, r]));
+    return rows.map((row) => {
+      // The first row of an id inserted by this call is the one inserted; any other gets the stored row.
+      if (fresh.delete(row.id)) return { row, inserted: true };
+      return { row: stored.get(row.id) ?? rows.find((r) => r.id === row.id)!, inserted: false };
+    });
   }
 
   async get(id: string): Promise<WorkflowRow | undefined> {
@@ -120,4 +130,10 @@ export class PostgresWorkflows implements WorkflowBackend {
     const [row] = await this.query<{ now: number }>(`SELECT ${NOW}::float8 AS now`, []);
     return row!.now;
   }
+}
+
+/** The lease the owned rows of a batch (all from one engine) ask for, in ms. */
+function leaseOf(rows: readonly WorkflowRow[]): number {
+  const owned = rows.find((r) => r.owner !== '');
+  return owned ? owned.leaseUntil - owned.createdAt : 0;
 }

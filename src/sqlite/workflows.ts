@@ -53,10 +53,12 @@ export function sqliteWorkflows(
     const t = writer.transaction(fn);
     return (...args: A) => t.immediate(...args);
   };
-  const insert = tx((row: WorkflowRow) => {
-    const inserted = s.insert.run(params(row)).changes === 1;
-    return { row: inserted ? row : toRow(s.getW.get(row.id) as RawRow), inserted };
-  });
+  const insert = tx((rows: readonly WorkflowRow[]) =>
+    rows.map((row) => {
+      const inserted = s.insert.run(params(row)).changes === 1;
+      return { row: inserted ? row : toRow(s.getW.get(row.id) as RawRow), inserted };
+    }),
+  );
   const update = tx((holder: string, rows: readonly WorkflowRow[]) => rows.map((row) => s.update.run({ ...params(row), heldBy: holder }).changes === 1));
   const cancel = tx((id: string) => {
     s.cancel.run({ id, now: Date.now() });
@@ -64,7 +66,7 @@ export function sqliteWorkflows(
     return row && toRow(row);
   });
   return {
-    insert: (row) => write(() => insert(row)),
+    insert: (rows) => write(() => insert(rows)),
     get: (id) =>
       read(() => {
         const row = s.get.get(id) as RawRow | undefined;

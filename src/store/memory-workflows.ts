@@ -5,11 +5,15 @@ import { byCreation, isActive, isDue } from '../workflows/rows.js';
 export class MemoryWorkflows implements WorkflowBackend {
   private readonly rows = new Map<string, WorkflowRow>();
 
-  insert(row: WorkflowRow): Promise<{ row: WorkflowRow; inserted: boolean }> {
-    const found = this.rows.get(row.id);
-    if (found) return Promise.resolve({ row: found, inserted: false });
-    this.rows.set(row.id, row);
-    return Promise.resolve({ row, inserted: true });
+  insert(rows: readonly WorkflowRow[]): Promise<{ row: WorkflowRow; inserted: boolean }[]> {
+    return Promise.resolve(
+      rows.map((row) => {
+        const found = this.rows.get(row.id);
+        if (found) return { row: found, inserted: false };
+        this.rows.set(row.id, row);
+        return { row, inserted: true };
+      }),
+    );
   }
 
   get(id: string): Promise<WorkflowRow | undefined> {

@@ -6,8 +6,8 @@
  * history append and the row write) is mended by the next engine that claims it and replays.
  */
 export interface WorkflowBackend {
-  /** Adds an instance; when the id exists, changes nothing and returns the stored row. */
-  insert(row: WorkflowRow): Promise<{ readonly row: WorkflowRow; readonly inserted: boolean }>;
+  /** Adds instances, in one transaction; where an id exists, changes nothing and returns the stored row. */
+  insert(rows: readonly WorkflowRow[]): Promise<{ readonly row: WorkflowRow; readonly inserted: boolean }[]>;
   get(id: string): Promise<WorkflowRow | undefined>;
   /** Rows in `(createdAt, id)` order after the cursor, at most `limit`. */
   list(query: WorkflowListQuery): Promise<WorkflowRow[]>;

@@ -11,6 +11,7 @@ import { internalsOf, type StoreInternals } from '../projections/internals.js';
 import type { EventStore } from '../store/event-store.js';
 import { ANY_TYPE, FINAL_STATUSES, kindOf, type WorkflowBackend, type WorkflowRow, type WorkflowStatus } from './backend.js';
 import { isWorkflow, type WorkflowDefinition } from './define.js';
+import { Batcher } from './batcher.js';
 import { Execution, type Outcome } from './execution.js';
 import { historyStream, readHistory, type Ending, type ErrorRecord } from './history.js';
 import { isActive } from './rows.js';
@@ -145,6 +146,9 @@ class Engine implements WorkflowEngine {
   private renewer: NodeJS.Timeout | undefined;
   private daemon: ProjectionDaemon | undefined;
   private closing: Promise<void> | undefined;
+  /** Row writes of many instances share a transaction. */
+  private readonly inserts: Batcher<WorkflowRow, { row: WorkflowRow; inserted: boolean }>;
+  private readonly updates: Batcher<WorkflowRow, boolean>;
 
   constructor(
     private readonly internals: StoreInternals,
@@ -153,6 +157,8 @@ class Engine implements WorkflowEngine {
     private readonly settings: Settings,
   ) {
     this.backend = internals.backend.workflows;
+    this.inserts = new Batcher((rows) => this.backend.insert(rows));
+    this.updates = new Batcher((rows) => this.backend.update(this.owner, rows));
     this.logger = internals.logger;
     for (const w of workflows) {
       const kind = kindOf(w.name, w.version);
@@ -228,13 +234,16 @@ class Engine implements WorkflowEngine {
       createdAt: now,
       updatedAt: now,
     };
-    const { row: stored, inserted } = await this.backend.insert(row);
+    const { row: stored, inserted } = await this.inserts.submit(row);
     if (stored.name !== definition.name) {
       throw new ValidationError([{ path: ['options', 'id'], message: `"${id}" is already the id of a "${stored.name}" workflow` }]);
     }
     if (!inserted) return;
     if (here) this.launch(stored, true);
-    else this.wakeUp();
+    else {
+      this.backlog = true;
+      this.wakeUp();
+    }
   }
 
   async get(id: string): Promise<WorkflowHandle | undefined> {
@@ -309,28 +318,37 @@ class Engine implements WorkflowEngine {
   private async result(id: string, timeout: number | undefined): Promise<unknown> {
     const deadline = timeout === undefined ? Infinity : Date.now() + timeout;
     for (;;) {
-      const row = await this.backend.get(id);
-      if (!row) throw new ValidationError([{ path: ['id'], message: `no workflow instance "${id}"` }]);
-      if (row.status === 'completed') return (JSON.parse(row.result!) as { value?: unknown }).value;
-      if (FINAL_STATUSES.includes(row.status)) {
-        const error = row.error === null ? undefined : (JSON.parse(row.error) as ErrorRecord);
-        if (error?.code === 'NON_DETERMINISM') throw new NonDeterminismError(row.name, row.id, error.message);
-        throw new WorkflowFailedError(row.name, row.id, row.status as 'failed', error);
-      }
-      const left = deadline - Date.now();
-      if (left <= 0) {
-        throw new TimeoutError(`workflow instance "${id}" did not end within ${timeout} ms (it is ${row.status})`);
-      }
-      // Told at once when it ends here; another engine's progress is seen by looking again.
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, Math.min(left, this.settings.pollInterval));
-        const stop = this.listen(id, done);
-        function done() {
-          clearTimeout(timer);
-          stop();
-          resolve();
-        }
+      // Listening before looking: an end between the look and the wait is not missed.
+      let changed = false;
+      let wake = () => {};
+      const stop = this.listen(id, () => {
+        changed = true;
+        wake();
       });
+      try {
+        const row = await this.backend.get(id);
+        if (!row) throw new ValidationError([{ path: ['id'], message: `no workflow instance "${id}"` }]);
+        if (row.status === 'completed') return (JSON.parse(row.result!) as { value?: unknown }).value;
+        if (FINAL_STATUSES.includes(row.status)) {
+          const error = row.error === null ? undefined : (JSON.parse(row.error) as ErrorRecord);
+          if (error?.code === 'NON_DETERMINISM') throw new NonDeterminismError(row.name, row.id, error.message);
+          throw new WorkflowFailedError(row.name, row.id, row.status as 'failed', error);
+        }
+        const left = deadline - Date.now();
+        if (left <= 0) throw new TimeoutError(`workflow instance "${id}" did not end within ${timeout} ms (it is ${row.status})`);
+        // Told at once when it ends here; another engine's progress is seen by looking again.
+        if (!changed) {
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, Math.min(left, this.settings.pollInterval));
+            wake = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+        }
+      } finally {
+        stop();
+      }
     }
   }
 
@@ -426,8 +444,8 @@ class Engine implements WorkflowEngine {
 
   /** Writes a row this engine holds and hands it back (owner ''). */
   private async write(row: WorkflowRow): Promise<void> {
-    const written = await this.backend.update(this.owner, [{ ...row, owner: '', leaseUntil: 0, updatedAt: Date.now() }]);
-    if (!written[0]) this.logger.warn({ workflow: row.name, id: row.id }, 'workflow instance was taken over before its row was written');
+    const written = await this.updates.submit({ ...row, owner: '', leaseUntil: 0, updatedAt: Date.now() });
+    if (!written) this.logger.warn({ workflow: row.name, id: row.id }, 'workflow instance was taken over before its row was written');
   }
 
   /** The store failed under a run: hand the instance back, due again in a moment. */
@@ -474,6 +492,8 @@ class Engine implements WorkflowEngine {
     while (!this.stopping.signal.aborted) {
       this.poked = false;
       const free = this.settings.concurrency - this.running.size;
+      // Full: when a slot frees, look again at once.
+      if (free <= 0) this.backlog = true;
       if (free > 0) {
         try {
           const claimed = await this.backend.claim(this.owner, kinds, free, this.settings.leaseTtl);
