@@ -80,14 +80,14 @@ export interface WorkflowDefinition<I = unknown, O = unknown, E extends Recorded
   run(ctx: WorkflowContext<E>, input: I): Promise<O>;
 }
 
-const NAME = /^[A-Za-z0-9_.:]{1,100}$/;
+const NAME = /^[A-Za-z0-9_.:-]{1,100}$/;
 
 /** A durable workflow: a saga or a process manager whose every step is recorded as events. */
 export function defineWorkflow<I = unknown, O = unknown, E extends RecordedEvent = RecordedEvent>(
   definition: Omit<WorkflowDefinition<I, O, E>, 'kind' | 'version'> & { readonly version?: number },
 ): WorkflowDefinition<I, O, E> {
   const { name, version = 1, startOn, run } = definition as Partial<WorkflowDefinition>;
-  if (typeof name !== 'string' || !NAME.test(name)) throw new ConfigurationError('a workflow needs a name of 1–100 letters, digits, _ . :');
+  if (typeof name !== 'string' || !NAME.test(name)) throw new ConfigurationError('a workflow needs a name of 1–100 letters, digits, _ . : -');
   if (!Number.isSafeInteger(version) || version < 1 || version > 2 ** 31 - 1) throw new ConfigurationError(`workflow "${name}": version must be a positive integer`);
   if (typeof run !== 'function') throw new ConfigurationError(`workflow "${name}" needs a run(ctx, input) function`);
   if (startOn !== undefined) {

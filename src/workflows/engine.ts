@@ -206,7 +206,7 @@ class Engine implements WorkflowEngine {
     if (!definition) throw new ConfigurationError(`workflow "${workflow.name}" is not one this engine runs: pass it to startWorkflows`);
     const id = checkOptions(options).id ?? uuidv7();
     checkId(id);
-    const issue = findNonJson(input, ['input']);
+    const issue = input === undefined ? undefined : findNonJson(input, ['input']);
     if (issue) throw new ValidationError([issue]);
     await this.create(definition, input, id, true);
     return this.handle(id, workflow.name) as WorkflowHandle<O>;

@@ -1,0 +1,628 @@
+import { afterEach, expect } from 'vitest';
+import {
+  ConfigurationError,
+  NonDeterminismError,
+  StepFailedError,
+  ValidationError,
+  WorkflowFailedError,
+  defineDecider,
+  defineWorkflow,
+  handle,
+  startWorkflows,
+  type EventStore,
+  type RecordedEvent,
+  type WorkflowDefinition,
+  type WorkflowEngine,
+  type WorkflowEngineOptions,
+} from '../../src/index.js';
+import { collect, conformance } from './harness.js';
+
+const engines: WorkflowEngine[] = [];
+afterEach(async () => {
+  for (const engine of engines.splice(0)) await engine.close();
+});
+
+const FAST: WorkflowEngineOptions = { pollInterval: 20, leaseTtl: 2000 };
+
+async function engineOn(store: EventStore, workflows: readonly WorkflowDefinition<never, unknown, never>[], options: WorkflowEngineOptions = FAST) {
+  const engine = await startWorkflows(store, workflows, options);
+  engines.push(engine);
+  return engine;
+}
+
+const types = (events: readonly RecordedEvent[]) => events.map((e) => e.type);
+
+/** A counter per key, to see how often a step's function really ran. */
+function counter() {
+  const counts = new Map<string, number>();
+  return {
+    hit: (key: string): void => void counts.set(key, (counts.get(key) ?? 0) + 1),
+    of: (key: string) => counts.get(key) ?? 0,
+  };
+}
+
+type AccountEvent = RecordedEvent<'Deposited', { amount: number }> | RecordedEvent<'Withdrawn', { amount: number }>;
+const account = defineDecider<number, { type: 'deposit' | 'withdraw'; amount: number }, AccountEvent>({
+  initialState: () => 0,
+  evolve: (balance, e) => (e.type === 'Deposited' ? balance + e.data.amount : balance - e.data.amount),
+  decide: (c, balance) => {
+    if (c.type === 'withdraw' && balance < c.amount) throw new Error('insufficient funds');
+    return { type: c.type === 'deposit' ? 'Deposited' : 'Withdrawn', data: { amount: c.amount } };
+  },
+});
+
+conformance('workflows', ({ open, test }) => {
+  test('runs steps in order, records each in the history and returns the result', async () => {
+    const store = await open();
+    const wf = defineWorkflow({
+      name: 'add',
+      async run(ctx, input: { a: number; b: number }) {
+        const sum = await ctx.step('sum', () => input.a + input.b);
+        const doubled = await ctx.step('double', () => sum * 2);
+        return { sum, doubled, id: ctx.id };
+      },
+    });
+    const engine = await engineOn(store, [wf]);
+    const run = await engine.start(wf, { a: 2, b: 3 }, { id: 'x1' });
+    expect(await run.result()).toEqual({ sum: 5, doubled: 10, id: 'x1' });
+    expect((await run.status()).status).toBe('completed');
+    const history = await collect(store.readStream('workflow-add-x1'));
+    expect(types(history)).toEqual(['WorkflowStarted', 'WorkflowStepCompleted', 'WorkflowStepCompleted', 'WorkflowCompleted']);
+    expect(history[0]!.data).toEqual({ workflow: 'add', version: 1, input: { a: 2, b: 3 } });
+    expect(history[1]!.data).toEqual({ seq: 0, step: 'sum', result: 5 });
+    expect(await engine.history('x1')).toEqual(history);
+  });
+
+  test('the same id is the same instance: started once, its handle returned', async () => {
+    const store = await open();
+    const runs = counter();
+    const wf = defineWorkflow({
+      name: 'once',
+      async run(ctx, input: number) {
+        return ctx.step('count', () => {
+          runs.hit('count');
+          return input;
+        });
+      },
+    });
+    const engine = await engineOn(store, [wf]);
+    const [a, b] = await Promise.all([engine.start(wf, 1, { id: 'same' }), engine.start(wf, 2, { id: 'same' })]);
+    expect(await a.result()).toBe(await b.result());
+    const again = await engine.start(wf, 3, { id: 'same' });
+    expect(await again.result()).toBe(await a.result());
+    expect(runs.of('count')).toBe(1);
+    expect(await engine.list()).toHaveLength(1);
+  });
+
+  test('an id taken by another workflow, bad ids, inputs and unknown workflows are refused', async () => {
+    const store = await open();
+    const a = defineWorkflow({ name: 'a', run: async (_ctx, input: unknown) => Promise.resolve(input) });
+    const b = defineWorkflow({ name: 'b', run: async () => Promise.resolve(1) });
+    const other = defineWorkflow({ name: 'other', run: async () => Promise.resolve(1) });
+    const engine = await engineOn(store, [a, b]);
+    await (await engine.start(a, 1, { id: 'taken' })).result();
+    await expect(engine.start(b, undefined, { id: 'taken' })).rejects.toThrow(/already the id of a "a" workflow/);
+    await expect(engine.start(a, 1, { id: '' })).rejects.toBeInstanceOf(ValidationError);
+    await expect(engine.start(a, 1, { id: 'x'.repeat(201) })).rejects.toBeInstanceOf(ValidationError);
+    await expect(engine.start(a, 1, { id: 'bad\u0000id' })).rejects.toBeInstanceOf(ValidationError);
+    await expect(engine.start(a, { when: new Date() }, { id: 'date' })).rejects.toBeInstanceOf(ValidationError);
+    await expect(engine.start(a, { n: Number.NaN })).rejects.toBeInstanceOf(ValidationError);
+    await expect(engine.start(other, undefined)).rejects.toBeInstanceOf(ConfigurationError);
+    await expect(engine.list({ limit: 0 })).rejects.toBeInstanceOf(ValidationError);
+    await expect(engine.list({ status: 'done' as never })).rejects.toBeInstanceOf(ValidationError);
+    expect(await engine.get('nope')).toBeUndefined();
+    expect(await engine.list()).toHaveLength(1);
+    await expect(startWorkflows(store, [])).rejects.toBeInstanceOf(ConfigurationError);
+    await expect(startWorkflows(store, [a, a])).rejects.toBeInstanceOf(ConfigurationError);
+    await expect(startWorkflows(store, [a], { concurrency: 0 })).rejects.toBeInstanceOf(ConfigurationError);
+    expect(() => defineWorkflow({ name: 'bad name', run: async () => Promise.resolve() })).toThrow(ConfigurationError);
+    expect(() => defineWorkflow({ name: 'v', version: 0, run: async () => Promise.resolve() })).toThrow(ConfigurationError);
+  });
+
+  test('a step is retried with backoff, each failed try recorded; a result that is not JSON fails the step', async () => {
+    const store = await open();
+    const runs = counter();
+    const wf = defineWorkflow({
+      name: 'flaky',
+      async run(ctx) {
+        const value = await ctx.step(
+          'flaky',
+          ({ attempt }) => {
+            runs.hit('flaky');
+            if (attempt < 3) throw new Error(`try ${attempt}`);
+            return attempt;
+          },
+          { retries: 3, backoff: { initial: 5, factor: 2 } },
+        );
+        const error = await ctx.step('date', () => new Date() as unknown).catch((e: unknown) => e);
+        return { value, error: (error as StepFailedError).error.message };
+      },
+    });
+    const engine = await engineOn(store, [wf]);
+    const result = await (await engine.start(wf, undefined, { id: 'f' })).result();
+    expect(result).toEqual({ value: 3, error: expect.stringMatching(/not JSON/) as unknown });
+    expect(runs.of('flaky')).toBe(3);
+    const failed = (await engine.history('f')).filter((e) => e.type === 'WorkflowStepFailed').map((e) => e.data);
+    expect(failed).toEqual([
+      { seq: 0, step: 'flaky', attempt: 1, error: { name: 'Error', message: 'try 1' }, final: false },
+      { seq: 0, step: 'flaky', attempt: 2, error: { name: 'Error', message: 'try 2' }, final: false },
+      expect.objectContaining({ seq: 1, step: 'date', attempt: 1, final: true }),
+    ]);
+  });
+
+  test('a step that fails for good runs the compensations registered so far, last first, and ends compensated', async () => {
+    const store = await open();
+    const order: string[] = [];
+    const wf = defineWorkflow({
+      name: 'saga',
+      async run(ctx) {
+        await ctx.step('reserve', () => order.push('reserve'));
+        ctx.compensate('release', () => void order.push('release'));
+        await ctx.step('charge', () => order.push('charge'));
+        ctx.compensate('refund', () => void order.push('refund'));
+        await ctx.step('ship', () => {
+          throw new Error('no courier');
+        });
+        ctx.compensate('never', () => void order.push('never'));
+      },
+    });
+    const engine = await engineOn(store, [wf]);
+    const run = await engine.start(wf, undefined, { id: 's' });
+    const error = await run.result().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(WorkflowFailedError);
+    expect(error).toMatchObject({ status: 'compensated', error: { code: 'STEP_FAILED' } });
+    expect(order).toEqual(['reserve', 'charge', 'refund', 'release']);
+    expect(types(await engine.history('s')).slice(-3)).toEqual(['WorkflowCompensationCompleted', 'WorkflowCompensationCompleted', 'WorkflowCompensated']);
+    expect((await run.status()).status).toBe('compensated');
+  });
+
+  test('a compensation that fails for good ends the instance failed, keeping both errors', async () => {
+    const store = await open();
+    const wf = defineWorkflow({
+      name: 'bad-undo',
+      async run(ctx) {
+        ctx.compensate('undo', () => {
+          throw new Error('cannot undo');
+        }, { retries: 1, backoff: 1 });
+        await ctx.step('do', () => {
+          throw new Error('cannot do');
+        });
+      },
+    });
+    const engine = await engineOn(store, [wf]);
+    const run = await engine.start(wf, undefined, { id: 'b' });
+    await expect(run.result()).rejects.toMatchObject({ status: 'failed' });
+    const info = await run.status();
+    expect(info.status).toBe('failed');
+    expect(info.error).toMatchObject({ code: 'STEP_FAILED', compensationError: { message: 'cannot undo' } });
+    expect(types(await engine.history('b')).filter((t) => t === 'WorkflowCompensationFailed')).toHaveLength(2);
+  });
+
+  test('a workflow without compensations that throws ends failed; it may catch a failed step and go on', async () => {
+    const store = await open();
+    const wf = defineWorkflow({
+      name: 'catches',
+      async run(ctx, input: { rethrow: boolean }) {
+        try {
+          await ctx.step('fails', () => {
+            throw Object.assign(new Error('nope'), { code: 'E_NOPE' });
+          });
+        } catch (error) {
+          if (input.rethrow) throw error;
+          return { caught: (error as StepFailedError).error };
+        }
+        return { caught: null };
+      },
+    });
+    const engine = await engineOn(store, [wf]);
+    expect(await (await engine.start(wf, { rethrow: false })).result()).toEqual({ caught: { name: 'Error', message: 'nope', code: 'E_NOPE' } });
+    const failing = await engine.start(wf, { rethrow: true });
+    await expect(failing.result()).rejects.toMatchObject({ code: 'WORKFLOW_FAILED', status: 'failed' });
+  });
+
+  test('a durable timer fires after its time, also on a new engine after the first closed', async () => {
+    const store = await open();
+    const wf = defineWorkflow({
+      name: 'nap',
+      async run(ctx) {
+        const before = ctx.now().getTime();
+        await ctx.sleep('300ms');
+        return { before, after: ctx.now().getTime() };
+      },
+    });
+    const first = await engineOn(store, [wf]);
+    const run = await first.start(wf, undefined, { id: 'n' });
+    await until(async () => (await run.status()).status === 'sleeping');
+    const info = await run.status();
+    expect(info.wakeAt).toBeInstanceOf(Date);
+    await first.close();
+    const second = await engineOn(store, [wf]);
+    const result = (await (await second.get('n'))!.result()) as { before: number; after: number };
+    expect(result.after - result.before).toBeGreaterThanOrEqual(300);
+    expect(types(await second.history('n'))).toEqual([
+      'WorkflowStarted',
+      'WorkflowValueRecorded',
+      'WorkflowTimerScheduled',
+      'WorkflowTimerFired',
+      'WorkflowValueRecorded',
+      'WorkflowCompleted',
+    ]);
+  });
+
+  test('completed steps are not run again and recorded values are the same when an instance is resumed', async () => {
+    const store = await open();
+    const runs = counter();
+    const seen: number[][] = [];
+    const wf = defineWorkflow({
+      name: 'resume',
+      async run(ctx) {
+        const random = ctx.random();
+        const now = ctx.now().getTime();
+        await ctx.step('once', () => runs.hit('once'));
+        seen.push([random, now]);
+        await ctx.sleep(100);
+        await ctx.step('after', () => runs.hit('after'));
+        return [random, now];
+      },
+    });
+    const engine = await engineOn(store, [wf]);
+    const result = await (await engine.start(wf, undefined)).result();
+    expect(runs.of('once')).toBe(1);
+    expect(runs.of('after')).toBe(1);
+    expect(seen).toHaveLength(2); // the first run, then the replay after the timer
+    expect(seen[0]).toEqual(seen[1]);
+    expect(result).toEqual(seen[0]);
+  });
+
+  test('waitForEvent gets the first matching event after the start, each wait its own, and times out with undefined', async () => {
+    const store = await open();
+    const wf = defineWorkflow({
+      name: 'waiter',
+      async run(ctx, input: { order: string }) {
+        const match = (e: RecordedEvent) => (e.data as { order: string }).order === input.order;
+        const first = await ctx.waitForEvent({ type: 'Paid', match }, { timeout: '10s' });
+        const second = await ctx.waitForEvent({ type: 'Paid', match }, { timeout: '10s' });
+        const none = await ctx.waitForEvent({ type: 'Refunded', match }, { timeout: 200 });
+        return [first?.data, second?.data, none ?? 'timed out'];
+      },
+    });
+    await store.append('payments', [{ type: 'Paid', data: { order: 'o1', n: 0 } }]); // before the start: not seen
+    const engine = await engineOn(store, [wf]);
+    const run = await engine.start(wf, { order: 'o1' }, { id: 'w' });
+    await store.append('payments', [{ type: 'Paid', data: { order: 'o2', n: 1 } }, { type: 'Paid', data: { order: 'o1', n: 2 } }]);
+    await until(async () => (await run.status()).status === 'waiting');
+    await store.append('payments', [{ type: 'Paid', data: { order: 'o1', n: 3 } }]);
+    const started = Date.now();
+    expect(await run.result()).toEqual([{ order: 'o1', n: 2 }, { order: 'o1', n: 3 }, 'timed out']);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+    const history = types(await engine.history('w'));
+    expect(history.filter((t) => t === 'WorkflowEventReceived')).toHaveLength(2);
+    expect(history).toContain('WorkflowWaitTimedOut');
+  });
+
+  test('a wait survives a restart: the event appended while no engine ran is received', async () => {
+    const store = await open();
+    const wf = defineWorkflow({
+      name: 'approval',
+      async run(ctx) {
+        const approved = await ctx.waitForEvent({ type: 'Approved', match: (e) => (e.data as { id: string }).id === ctx.id });
+        return approved?.stream;
+      },
+    });
+    const first = await engineOn(store, [wf]);
+    const run = await first.start(wf, undefined, { id: 'a1' });
+    await until(async () => (await run.status()).status === 'waiting');
+    await first.close();
+    await store.append('approvals', [{ type: 'Approved', data: { id: 'a1' } }]);
+    const second = await engineOn(store, [wf]);
+    expect(await (await second.get('a1'))!.result({ timeout: 10_000 })).toBe('approvals');
+  });
+
+  test('a step appending through handle appends once, even when it is run again', async () => {
+    const store = await open();
+    let failNext = true;
+    const wf = defineWorkflow({
+      name: 'pay',
+      async run(ctx) {
+        return ctx.step(
+          'deposit',
+          async () => {
+            const done = await handle(store, 'account-1', account, { type: 'deposit', amount: 10 });
+            const again = await handle(store, 'account-2', account, { type: 'deposit', amount: 5 });
+            // The effect happened but the step "crashes" before it is recorded: it runs again.
+            if (failNext) {
+              failNext = false;
+              throw new Error('lost the reply');
+            }
+            return [done.version, again.version];
+          },
+          { retries: 1, backoff: 1 },
+        );
+      },
+    });
+    const engine = await engineOn(store, [wf]);
+    expect(await (await engine.start(wf, undefined)).result()).toEqual([1, 1]);
+    expect(await collect(store.readStream('account-1'))).toHaveLength(1);
+    expect(await collect(store.readStream('account-2'))).toHaveLength(1);
+  });
+
+  test('ctx.idempotencyKey is the step’s, the same on every try, and refused outside a step', async () => {
+    const store = await open();
+    const keys: string[] = [];
+    const wf = defineWorkflow({
+      name: 'keys',
+      async run(ctx) {
+        await ctx.step(
+          'k',
+          (step) => {
+            keys.push(ctx.idempotencyKey, step.idempotencyKey);
+            if (step.attempt === 1) throw new Error('again');
+          },
+          { retries: 1, backoff: 1 },
+        );
+        try {
+          return ctx.idempotencyKey;
+        } catch (error) {
+          return (error as Error).name;
+        }
+      },
+    });
+    const engine = await engineOn(store, [wf]);
+    expect(await (await engine.start(wf, undefined, { id: 'k1' })).result()).toBe('ConfigurationError');
+    expect(new Set(keys)).toEqual(new Set(['workflow-keys-k1/0']));
+    expect(keys).toHaveLength(4);
+  });
+
+  test('code that no longer replays its history stops the instance with NonDeterminismError', async () => {
+    const store = await open();
+    const before = defineWorkflow({
+      name: 'shape',
+      async run(ctx) {
+        await ctx.step('a', () => 1);
+        await ctx.sleep(200);
+        await ctx.step('b', () => 2);
+      },
+    });
+    const after = defineWorkflow({
+      name: 'shape',
+      async run(ctx) {
+        await ctx.step('renamed', () => 1);
+        await ctx.sleep(200);
+        await ctx.step('b', () => 2);
+      },
+    });
+    const first = await engineOn(store, [before]);
+    const run = await first.start(before, undefined, { id: 'd' });
+    await until(async () => (await run.status()).status === 'sleeping');
+    await first.close();
+    const second = await engineOn(store, [after]);
+    const error = await (await second.get('d'))!.result().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NonDeterminismError);
+    expect((error as Error).message).toMatch(/operation 1 is step "a" in the history, but the code now does step "renamed"/);
+    const info = await run.status();
+    expect(info).toMatchObject({ status: 'failed', error: { code: 'NON_DETERMINISM' } });
+    // Nothing was written for the diverging code, and no compensation ran.
+    expect(types(await second.history('d')).at(-1)).toBe('WorkflowTimerScheduled');
+  });
+
+  test('code that drops an operation the history has is non-determinism too', async () => {
+    const store = await open();
+    const before = defineWorkflow({
+      name: 'drop',
+      async run(ctx) {
+        await ctx.step('a', () => 1);
+        await ctx.step('b', () => 2);
+        await ctx.sleep(200);
+      },
+    });
+    const after = defineWorkflow({
+      name: 'drop',
+      async run(ctx) {
+        await ctx.step('a', () => 1);
+        await ctx.sleep(200);
+      },
+    });
+    const first = await engineOn(store, [before]);
+    const run = await first.start(before, undefined, { id: 'd2' });
+    await until(async () => (await run.status()).status === 'sleeping');
+    await first.close();
+    const second = await engineOn(store, [after]);
+    await expect((await second.get('d2'))!.result()).rejects.toBeInstanceOf(NonDeterminismError);
+  });
+
+  test('versions: instances finish on the code they started with, new ones start on the newest', async () => {
+    const store = await open();
+    const v1 = defineWorkflow({
+      name: 'greet',
+      async run(ctx) {
+        await ctx.sleep(200);
+        return 'v1';
+      },
+    });
+    const v2 = defineWorkflow({
+      name: 'greet',
+      version: 2,
+      async run(ctx) {
+        await ctx.step('new step', () => 1);
+        return 'v2';
+      },
+    });
+    const old = await engineOn(store, [v1]);
+    const inFlight = await old.start(v1, undefined, { id: 'old' });
+    await until(async () => (await inFlight.status()).status === 'sleeping');
+    await old.close();
+    const both = await engineOn(store, [v1, v2]);
+    const fresh = await both.start(v2, undefined, { id: 'new' });
+    expect(await fresh.result()).toBe('v2');
+    expect(await (await both.get('old'))!.result()).toBe('v1');
+    expect((await fresh.status()).version).toBe(2);
+    // An engine without the old version leaves old instances alone.
+    const onlyV2 = defineWorkflow({ name: 'slow', version: 2, run: async () => Promise.resolve('x') });
+    const v1Slow = defineWorkflow({ name: 'slow', run: async (ctx) => ctx.sleep(100) });
+    const e1 = await engineOn(store, [v1Slow]);
+    const s = await e1.start(v1Slow, undefined, { id: 'slow1' });
+    await until(async () => (await s.status()).status === 'sleeping');
+    await e1.close();
+    await engineOn(store, [onlyV2]);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await s.status()).status).toBe('sleeping');
+  });
+
+  test('cancel stops a waiting instance: its compensations run and it ends cancelled', async () => {
+    const store = await open();
+    const undone: string[] = [];
+    const wf = defineWorkflow({
+      name: 'cancellable',
+      async run(ctx) {
+        await ctx.step('book', () => 'booked');
+        ctx.compensate('unbook', () => void undone.push('unbook'));
+        await ctx.waitForEvent({ type: 'Never' });
+      },
+    });
+    const engine = await engineOn(store, [wf]);
+    const run = await engine.start(wf, undefined, { id: 'c' });
+    await until(async () => (await run.status()).status === 'waiting');
+    const info = await engine.cancel('c');
+    expect(info?.cancelRequested).toBe(true);
+    await expect(run.result()).rejects.toMatchObject({ status: 'cancelled' });
+    expect(undone).toEqual(['unbook']);
+    expect(types(await engine.history('c')).slice(-3)).toEqual(['WorkflowCancelRequested', 'WorkflowCompensationCompleted', 'WorkflowCancelled']);
+    // Cancelling again, or an ended or unknown instance, changes nothing.
+    expect((await engine.cancel('c'))?.status).toBe('cancelled');
+    expect(await engine.cancel('unknown')).toBeUndefined();
+  });
+
+  test('cancel reaches a step running in this engine: its signal is aborted', async () => {
+    const store = await open();
+    const wf = defineWorkflow({
+      name: 'long',
+      async run(ctx) {
+        await ctx.step('long', ({ signal }) => new Promise((resolve, reject) => {
+          const timer = setTimeout(resolve, 20_000);
+          signal.addEventListener('abort', () => {
+            clearTimeout(timer);
+            reject(new Error('aborted'));
+          });
+        }));
+      },
+    });
+    const engine = await engineOn(store, [wf]);
+    const run = await engine.start(wf, undefined, { id: 'l' });
+    await until(async () => (await engine.history('l')).length > 0 || (await run.status()).status === 'running');
+    await engine.cancel('l');
+    await expect(run.result({ timeout: 5000 })).rejects.toMatchObject({ status: 'cancelled' });
+  });
+
+  test('result() gives up after its timeout with TimeoutError', async () => {
+    const store = await open();
+    const wf = defineWorkflow({ name: 'forever', run: async (ctx) => ctx.sleep('1h') });
+    const engine = await engineOn(store, [wf]);
+    const run = await engine.start(wf, undefined);
+    await expect(run.result({ timeout: 100 })).rejects.toMatchObject({ code: 'TIMEOUT' });
+  });
+
+  test('a process manager starts one instance per id from the events, once, across restarts', async () => {
+    const store = await open();
+    const started: string[] = [];
+    const wf = defineWorkflow<{ order: string }, string>({
+      name: 'fulfil',
+      startOn: { type: 'OrderPlaced', id: (e) => `order-${(e.data as { order: string }).order}` },
+      async run(ctx, input) {
+        await ctx.step('note', () => void started.push(input.order));
+        return input.order;
+      },
+    });
+    await store.append('orders', [
+      { type: 'OrderPlaced', data: { order: 'a' } },
+      { type: 'OrderPlaced', data: { order: 'b' } },
+      { type: 'OrderPlaced', data: { order: 'a' } },
+      { type: 'Other', data: {} },
+    ]);
+    const first = await engineOn(store, [wf]);
+    await until(async () => (await first.list({ status: 'completed' })).length === 2);
+    await first.close();
+    await store.append('orders', [{ type: 'OrderPlaced', data: { order: 'c' } }]);
+    const second = await engineOn(store, [wf]);
+    expect(await (await waitForHandle(second, 'order-c')).result()).toBe('c');
+    expect(started.sort()).toEqual(['a', 'b', 'c']);
+    expect((await second.list()).map((i) => i.id).sort()).toEqual(['order-a', 'order-b', 'order-c']);
+  });
+
+  test('list pages by creation and filters by status and workflow', async () => {
+    const store = await open();
+    const quick = defineWorkflow({ name: 'quick', run: async () => Promise.resolve(1) });
+    const slow = defineWorkflow({ name: 'sleepy', run: async (ctx) => ctx.sleep('1h') });
+    const engine = await engineOn(store, [quick, slow]);
+    for (let i = 0; i < 5; i++) await (await engine.start(quick, undefined, { id: `q${i}` })).result();
+    const s = await engine.start(slow, undefined, { id: 's0' });
+    await until(async () => (await s.status()).status === 'sleeping');
+    const page1 = await engine.list({ limit: 2 });
+    const page2 = await engine.list({ limit: 2, after: page1.at(-1)!.id });
+    expect([...page1, ...page2].map((i) => i.id)).toEqual(['q0', 'q1', 'q2', 'q3']);
+    expect((await engine.list({ status: 'sleeping' })).map((i) => i.id)).toEqual(['s0']);
+    expect((await engine.list({ workflow: 'quick' })).map((i) => i.id)).toHaveLength(5);
+    await expect(engine.list({ after: 'missing' })).rejects.toBeInstanceOf(ValidationError);
+  });
+
+  test('bad arguments to context operations fail the workflow with a clear error', async () => {
+    const store = await open();
+    const cases: Record<string, (ctx: Parameters<WorkflowDefinition['run']>[0]) => Promise<unknown>> = {
+      duration: (ctx) => ctx.sleep('soon'),
+      negative: (ctx) => ctx.sleep(-1),
+      retries: (ctx) => ctx.step('s', () => 1, { retries: -1 }),
+      name: (ctx) => ctx.step('', () => 1),
+      waitType: (ctx) => ctx.waitForEvent({ type: '' }),
+      timeout: (ctx) => ctx.waitForEvent({ type: 'X' }, { timeout: 'later' }),
+    };
+    const wf = defineWorkflow({ name: 'bad-args', run: (ctx, input: string) => cases[input]!(ctx) });
+    const engine = await engineOn(store, [wf]);
+    for (const name of Object.keys(cases)) {
+      const error = await (await engine.start(wf, name)).result().catch((e: unknown) => e);
+      expect(error, name).toMatchObject({ status: 'failed', error: { code: 'VALIDATION' } });
+    }
+  });
+
+  test('close hands running instances back; another engine finishes them without running a step twice', async () => {
+    const store = await open();
+    const runs = counter();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const wf = defineWorkflow({
+      name: 'handover',
+      async run(ctx) {
+        await ctx.step('first', async () => {
+          runs.hit('first');
+          await gate;
+        });
+        await ctx.step('second', () => runs.hit('second'));
+        return 'done';
+      },
+    });
+    const first = await engineOn(store, [wf]);
+    const run = await first.start(wf, undefined, { id: 'h' });
+    await until(async () => runs.of('first') === 1);
+    const closing = first.close();
+    release();
+    await closing;
+    const second = await engineOn(store, [wf]);
+    expect(await (await second.get('h'))!.result()).toBe('done');
+    expect(runs.of('first')).toBe(1);
+    expect(runs.of('second')).toBe(1);
+    await expect(first.start(wf, undefined)).rejects.toBeInstanceOf(ConfigurationError);
+    expect(run.id).toBe('h');
+  });
+});
+
+async function until(check: () => Promise<boolean>, timeout = 10_000): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+async function waitForHandle(engine: WorkflowEngine, id: string) {
+  let handle;
+  await until(async () => (handle = await engine.get(id)) !== undefined);
+  return handle!;
+}
