@@ -19,12 +19,17 @@ export interface StepOptions {
   readonly backoff?: Duration | { readonly initial?: Duration; readonly factor?: number; readonly max?: Duration };
   /** An attempt that takes longer fails with `TimeoutError` (and its signal is aborted). */
   readonly timeout?: Duration;
+  /** Which errors are worth another try (a conflict, say, but not a refusal). Default: every error. */
+  readonly retryIf?: (error: unknown) => boolean;
 }
 
 export interface WaitOptions {
   /** Resolve with `undefined` once this much time has passed without a matching event. */
   readonly timeout?: Duration;
 }
+
+/** The events of `E` with type `T`; all of `E` when its types are plain strings (no event definitions). */
+export type EventOfType<E extends RecordedEvent, T extends string> = [Extract<E, { type: T }>] extends [never] ? E : Extract<E, { type: T }>;
 
 /**
  * What a workflow's code runs with. Everything that is not pure computation goes through it, so
@@ -50,9 +55,9 @@ export interface WorkflowContext<E extends RecordedEvent = RecordedEvent> {
    * wait for this type received) for which `match` is true; `undefined` after `timeout`.
    */
   waitForEvent<T extends E['type']>(
-    filter: { readonly type: T; readonly match?: (event: Extract<E, { type: T }>) => boolean },
+    filter: { readonly type: T; readonly match?: (event: EventOfType<E, T>) => boolean },
     options?: WaitOptions,
-  ): Promise<Extract<E, { type: T }> | undefined>;
+  ): Promise<EventOfType<E, T> | undefined>;
   /** The current time, recorded: a replay sees the same. */
   now(): Date;
   /** A random number in [0, 1), recorded: a replay sees the same. */

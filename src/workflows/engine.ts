@@ -71,7 +71,7 @@ export interface ListOptions {
 
 export interface WorkflowEngine {
   /** Starts an instance, or returns the one with this id: the same id is the same instance. */
-  start<I, O>(workflow: WorkflowDefinition<I, O, never>, input: I, options?: { readonly id?: string }): Promise<WorkflowHandle<O>>;
+  start<I, O>(workflow: WorkflowDefinition<I, O, RecordedEvent>, input: I, options?: { readonly id?: string }): Promise<WorkflowHandle<O>>;
   get(id: string): Promise<WorkflowHandle | undefined>;
   list(options?: ListOptions): Promise<WorkflowInfo[]>;
   /** The instance's history stream, oldest first. */
@@ -90,7 +90,7 @@ const WATCH_PAGE = 1000;
  * died), renews their leases, fires timers and wakes waits. Engines in several processes share
  * the work through the store.
  */
-export async function startWorkflows(store: EventStore, workflows: readonly WorkflowDefinition<never, unknown, never>[], options?: WorkflowEngineOptions): Promise<WorkflowEngine> {
+export async function startWorkflows(store: EventStore, workflows: readonly WorkflowDefinition<unknown, unknown, RecordedEvent>[], options?: WorkflowEngineOptions): Promise<WorkflowEngine> {
   const internals = internalsOf(store);
   if (!Array.isArray(workflows) || workflows.length === 0 || !workflows.every(isWorkflow)) {
     throw new ConfigurationError('startWorkflows takes an array of defineWorkflow(...) results');
@@ -199,7 +199,7 @@ class Engine implements WorkflowEngine {
 
   // --- public surface --------------------------------------------------------------------------
 
-  async start<I, O>(workflow: WorkflowDefinition<I, O, never>, input: I, options?: { readonly id?: string }): Promise<WorkflowHandle<O>> {
+  async start<I, O>(workflow: WorkflowDefinition<I, O, RecordedEvent>, input: I, options?: { readonly id?: string }): Promise<WorkflowHandle<O>> {
     this.checkOpen();
     if (!isWorkflow(workflow)) throw new ConfigurationError('start takes a defineWorkflow(...) result');
     const definition = this.latest.get(workflow.name);

@@ -58,6 +58,7 @@ interface Compensation {
 
 interface CheckedStep {
   retries: number;
+  retryIf: (error: unknown) => boolean;
   backoff: { initial: number; factor: number; max: number };
   timeout: number | undefined;
 }
@@ -284,7 +285,7 @@ export class Execution {
       if (this.abandoned) throw new Abandoned();
       // Stopped by a closing engine, not failed: not recorded, and tried again on the next run.
       if (this.stopped && !this.cancelling) throw new Blocked({ wakeAt: 0 });
-      const final = attempt > options.retries || this.cancelling;
+      const final = attempt > options.retries || this.cancelling || !options.retryIf(error);
       const record = errorRecord(error);
       await this.append([failed(attempt, record, final)]);
       if (final) return { ok: false, attempts: attempt, error: record };
@@ -545,7 +546,9 @@ function checkStep(options: StepOptions | undefined): CheckedStep {
   if (typeof backoff.factor !== 'number' || !(backoff.factor >= 1 && backoff.factor <= 100)) {
     throw new ValidationError([{ path: ['options', 'backoff', 'factor'], message: 'must be a number from 1 to 100' }]);
   }
-  return { retries, backoff, timeout: o.timeout === undefined ? undefined : toMs(o.timeout, ['options', 'timeout']) };
+  const retryIf = o.retryIf ?? (() => true);
+  if (typeof retryIf !== 'function') throw new ValidationError([{ path: ['options', 'retryIf'], message: 'must be a function' }]);
+  return { retries, retryIf, backoff, timeout: o.timeout === undefined ? undefined : toMs(o.timeout, ['options', 'timeout']) };
 }
 
 function delay(ms: number, signal: AbortSignal): Promise<void> {

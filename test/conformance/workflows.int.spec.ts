@@ -13,6 +13,7 @@ import {
   type RecordedEvent,
   type WorkflowDefinition,
   type WorkflowEngine,
+  type WorkflowHandle,
   type WorkflowEngineOptions,
 } from '../../src/index.js';
 import { collect, conformance } from './harness.js';
@@ -24,7 +25,7 @@ afterEach(async () => {
 
 const FAST: WorkflowEngineOptions = { pollInterval: 20, leaseTtl: 2000 };
 
-async function engineOn(store: EventStore, workflows: readonly WorkflowDefinition<never, unknown, never>[], options: WorkflowEngineOptions = FAST) {
+async function engineOn(store: EventStore, workflows: readonly WorkflowDefinition<unknown, unknown, RecordedEvent>[], options: WorkflowEngineOptions = FAST) {
   const engine = await startWorkflows(store, workflows, options);
   engines.push(engine);
   return engine;
@@ -600,7 +601,7 @@ conformance('workflows', ({ open, test }) => {
     });
     const first = await engineOn(store, [wf]);
     const run = await first.start(wf, undefined, { id: 'h' });
-    await until(async () => runs.of('first') === 1);
+    await until(() => Promise.resolve(runs.of('first') === 1));
     const closing = first.close();
     release();
     await closing;
@@ -621,8 +622,8 @@ async function until(check: () => Promise<boolean>, timeout = 10_000): Promise<v
   }
 }
 
-async function waitForHandle(engine: WorkflowEngine, id: string) {
-  let handle;
+async function waitForHandle(engine: WorkflowEngine, id: string): Promise<WorkflowHandle> {
+  let handle: WorkflowHandle | undefined;
   await until(async () => (handle = await engine.get(id)) !== undefined);
   return handle!;
 }

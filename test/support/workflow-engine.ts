@@ -1,0 +1,56 @@
+// A workflow engine in a child process, for crash and several-process tests.
+//   transfer <url> <count> <crashRate>: opens the accounts, starts transfers t0..t<count-1> (the
+//     same ids every time: a restarted child starts nothing twice) and runs them; with crashRate
+//     > 0 it kills itself (SIGKILL) at random right after an effect, before it is recorded.
+//     Prints 'started', then 'ended' once every transfer has ended.
+//   trace <url> <count> <start:0|1>: runs three-step workflows whose steps mark their start and
+//     end in a stream of the instance, `trace-<id>`; starts t0..t<count-1> when told to.
+import { openStore, defineWorkflow, handle, startWorkflows, type RecordedEvent, type WorkflowDefinition } from '../../src/index.js';
+import { ACCOUNTS, OPENING_BALANCE, account, transfer, transferSaga } from './workflow-fixtures.js';
+
+const [mode, url, countText, option] = process.argv.slice(2);
+const count = Number(countText);
+const store = await openStore(url!);
+const lease = { leaseTtl: 600, pollInterval: 50 };
+
+if (mode === 'transfer') {
+  const crashRate = Number(option);
+  const hazard = () => {
+    if (Math.random() < crashRate) process.kill(process.pid, 'SIGKILL');
+  };
+  for (let a = 0; a < ACCOUNTS; a++) {
+    await handle(store, `account-${a}`, account, { type: 'open', balance: OPENING_BALANCE }, { idempotencyKey: 'open' });
+  }
+  const saga = transferSaga(store, hazard);
+  const engine = await startWorkflows(store, [saga], { ...lease, concurrency: 8 });
+  console.log('started');
+  const handles = [];
+  for (let n = 0; n < count; n++) handles.push(await engine.start(saga, transfer(n), { id: `t${n}` }));
+  await Promise.allSettled(handles.map((h) => h.result()));
+  console.log('ended');
+  await engine.close();
+  await store.close();
+} else if (mode === 'trace') {
+  const traced = defineWorkflow({
+    name: 'traced',
+    async run(ctx) {
+      for (const step of ['a', 'b', 'c']) {
+        await ctx.step(step, async () => {
+          await store.append(`trace-${ctx.id}`, [{ type: 'StepBegan', data: { pid: process.pid, step } }]);
+          await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 25));
+          await store.append(`trace-${ctx.id}`, [{ type: 'StepEnded', data: { pid: process.pid, step } }]);
+        });
+      }
+    },
+  });
+  const engine = await startWorkflows(store, [traced], { ...lease, concurrency: 10 });
+  console.log('started');
+  if (option === '1') {
+    const handles = [];
+    for (let n = 0; n < count; n++) handles.push(await engine.start(traced, undefined, { id: `t${n}` }));
+    await Promise.all(handles.map((h) => h.result()));
+    console.log('ended');
+  }
+  // Runs until killed.
+  await new Promise(() => {});
+}
