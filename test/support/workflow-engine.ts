@@ -5,7 +5,7 @@
 //     Prints 'started', then 'ended' once every transfer has ended.
 //   trace <url> <count> <start:0|1>: runs three-step workflows whose steps mark their start and
 //     end in a stream of the instance, `trace-<id>`; starts t0..t<count-1> when told to.
-import { openStore, defineWorkflow, handle, startWorkflows, type RecordedEvent, type WorkflowDefinition } from '../../src/index.js';
+import { openStore, defineWorkflow, handle, startWorkflows } from '../../src/index.js';
 import { ACCOUNTS, OPENING_BALANCE, account, transfer, transferSaga } from './workflow-fixtures.js';
 
 const [mode, url, countText, option] = process.argv.slice(2);
