@@ -4,7 +4,8 @@
 //     > 0 it kills itself (SIGKILL) at random right after an effect, before it is recorded.
 //     Prints 'started', then 'ended' once every transfer has ended.
 //   trace <url> <count> <start:0|1>: runs three-step workflows whose steps mark their start and
-//     end in a stream of the instance, `trace-<id>`; starts t0..t<count-1> when told to.
+//     end in a stream of the instance, `trace-<id>`; starts t0..t<count-1> when told to, and
+//     prints 'all started', then 'ended'.
 import { openStore, defineWorkflow, handle, startWorkflows } from '../../src/index.js';
 import { ACCOUNTS, OPENING_BALANCE, account, transfer, transferSaga } from './workflow-fixtures.js';
 
@@ -48,6 +49,7 @@ if (mode === 'transfer') {
   if (option === '1') {
     const handles = [];
     for (let n = 0; n < count; n++) handles.push(await engine.start(traced, undefined, { id: `t${n}` }));
+    console.log('all started');
     await Promise.all(handles.map((h) => h.result()));
     console.log('ended');
   }
