@@ -83,5 +83,19 @@ for (const target of targets) {
         await store.close();
       }
     });
+
+    it('a durable timer fires on time after the engine that set it was SIGKILLed', { timeout: 60_000 }, async () => {
+      const url = target.url();
+      const first = runTs(ENGINE, ['timer', url, '3000', 'nap-1']);
+      await first.waitForLine((l) => l === 'sleeping');
+      first.process.kill('SIGKILL');
+      await first.exited;
+      const second = runTs(ENGINE, ['timer', url, '3000', 'nap-1']);
+      await second.waitForLine((l) => l.startsWith('woke'));
+      const late = Number(second.lines.find((l) => l.startsWith('woke'))!.split(' ')[1]);
+      expect(late).toBeGreaterThanOrEqual(0);
+      expect(late, 'woke within a poll interval of its time').toBeLessThan(1000);
+      expect(await second.exited).toBe(0);
+    });
   });
 }

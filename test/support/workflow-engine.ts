@@ -31,6 +31,25 @@ if (mode === 'transfer') {
   console.log('ended');
   await engine.close();
   await store.close();
+} else if (mode === 'timer') {
+  // timer <url> <ms> <id>: starts (or resumes) an instance that sleeps `ms`, prints 'sleeping'
+  // once it does, and 'woke <late>' with how late after its time it woke.
+  const nap = defineWorkflow({
+    name: 'nap',
+    async run(ctx) {
+      const due = ctx.now().getTime() + count;
+      await ctx.sleep(count);
+      return due;
+    },
+  });
+  const engine = await startWorkflows(store, [nap], lease);
+  const run = await engine.start(nap, undefined, { id: option! });
+  while ((await run.status()).status !== 'sleeping' && (await run.status()).status !== 'completed') await new Promise((r) => setTimeout(r, 10));
+  console.log('sleeping');
+  const due = (await run.result()) as number;
+  console.log(`woke ${Date.now() - due}`);
+  await engine.close();
+  await store.close();
 } else if (mode === 'trace') {
   const traced = defineWorkflow({
     name: 'traced',
