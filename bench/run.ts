@@ -14,6 +14,7 @@ import { RawSqlite } from './raw-sqlite.js';
 import { loadScenarios } from './load.js';
 import { inlineScenario, inlineTotals, projectionScenarios, rawPostgresCatchUp, rawSqliteCatchUp } from './projections.js';
 import { N, printRow, scenarios } from './scenarios.js';
+import { rawPostgresWorkflows, rawSqliteWorkflows, workflowScenarios } from './workflows.js';
 
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'factline-bench-'));
@@ -42,6 +43,9 @@ try {
   const inline = sqliteStore({ path: join(dir, 'inline.db'), projections: { inline: [inlineTotals] } });
   await inlineScenario('sqlite', inline);
   await inline.close();
+  const workflows = sqliteStore({ path: join(dir, 'workflows.db') });
+  await workflowScenarios('sqlite', workflows, rawSqliteWorkflows(join(dir, 'raw-workflows.db')), '≥ 500 wf/s');
+  await workflows.close();
 
   await postgresBench();
 } finally {
@@ -78,6 +82,9 @@ async function postgresBench(): Promise<void> {
     const inline = await postgresStore({ connectionString: url.toString(), schema: 'inline', projections: { inline: [inlineTotals] } });
     await inlineScenario('postgres', inline);
     await inline.close();
+    const workflows = await postgresStore({ connectionString: url.toString(), schema: 'workflows' });
+    await workflowScenarios('postgres', workflows, rawPostgresWorkflows(url.toString()), '≥ 300 wf/s');
+    await workflows.close();
     await raw.close();
     await multiProcess(`${url.toString()}?schema=multi`);
   } finally {

@@ -36,6 +36,8 @@ export interface Row {
   result: Measured;
   raw?: Measured;
   target?: string;
+  /** What `events` counts. Default 'ev/s'. */
+  unit?: string;
 }
 
 /**
@@ -129,10 +131,10 @@ export function printRow(row: Row): void {
   const cells = [
     row.scenario.padEnd(46),
     row.adapter.padEnd(8),
-    `${fmt(rate(r))} ev/s`.padStart(16),
+    `${fmt(rate(r))} ${row.unit ?? 'ev/s'}`.padStart(16),
     (r.latencies ? `p50 ${ms(percentile(r.latencies, 50))} p99 ${ms(percentile(r.latencies, 99))}` : '').padEnd(30),
     (r.rssGrowth !== undefined ? `RSS +${mb(r.rssGrowth)}` : '').padEnd(14),
-    (row.raw ? `raw ${fmt(rate(row.raw))} ev/s` : '').padEnd(22),
+    (row.raw ? `raw ${fmt(rate(row.raw))} ${row.unit ?? 'ev/s'}` : '').padEnd(22),
     (row.raw?.latencies ? `raw p50 ${ms(percentile(row.raw.latencies, 50))} p99 ${ms(percentile(row.raw.latencies, 99))}` : '').padEnd(34),
     row.raw ? `${(rate(r) / rate(row.raw)).toFixed(2)}× raw` : '',
     row.raw?.rssGrowth !== undefined ? `(raw RSS +${mb(row.raw.rssGrowth)})` : '',

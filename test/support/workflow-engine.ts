@@ -46,7 +46,7 @@ if (mode === 'transfer') {
   const run = await engine.start(nap, undefined, { id: option! });
   while ((await run.status()).status !== 'sleeping' && (await run.status()).status !== 'completed') await new Promise((r) => setTimeout(r, 10));
   console.log('sleeping');
-  const due = (await run.result()) as number;
+  const due = (await run.result());
   console.log(`woke ${Date.now() - due}`);
   await engine.close();
   await store.close();
