@@ -1,5 +1,4 @@
 import { ConfigurationError, NonDeterminismError, StepFailedError, TimeoutError, ValidationError, isConcurrencyError } from '../events/errors.js';
-import { findNonJson } from '../events/json.js';
 import type { NewEvent, RecordedEvent } from '../events/types.js';
 import { checkOptions } from '../events/validate.js';
 import type { EventStore } from '../store/event-store.js';
@@ -165,9 +164,12 @@ export class Execution {
       return { kind: 'stuck', error: this.nonDeterminism(`the history has ${describe(record.kind, nameOf(record))} as operation ${seq + 1}, which the code no longer reaches`) };
     }
     if (end.kind === 'returned') {
-      const issue = end.value === undefined ? undefined : findNonJson(end.value, ['result']);
-      if (!issue) return this.end({ status: 'completed', result: end.value });
-      end = { kind: 'threw', error: new ValidationError([issue]) };
+      try {
+        return await this.end({ status: 'completed', result: asJson(end.value, "the workflow's result") });
+      } catch (error) {
+        if (error instanceof Abandoned) throw error;
+        end = { kind: 'threw', error };
+      }
     }
     if (end.kind === 'blocked' && !this.cancelling) {
       await this.flush();
@@ -260,7 +262,7 @@ export class Execution {
     }));
     if (!value.ok) throw new StepFailedError(name, value.attempts, value.error);
     this.pending.push({ type: H.stepCompleted, data: { seq, step: name, ...(value.result === undefined ? {} : { result: value.result }) } });
-    return value.result === undefined ? (undefined as T) : (JSON.parse(JSON.stringify(value.result)) as T);
+    return value.result;
   }
 
   /** Tries `fn` until it succeeds or its retries are spent, recording each failed try. */
@@ -275,10 +277,7 @@ export class Execution {
       if (this.abandoned) throw new Abandoned();
       let error: unknown;
       try {
-        const result = await this.attempt(key, fn, attempt, options.timeout);
-        const issue = result === undefined ? undefined : findNonJson(result, ['result']);
-        if (!issue) return { ok: true, result };
-        error = new ValidationError([{ ...issue, message: `the step's result is not JSON: ${issue.message}` }]);
+        return { ok: true, result: asJson(await this.attempt(key, fn, attempt, options.timeout), "the step's result") as T };
       } catch (thrown) {
         error = thrown;
       }
@@ -531,6 +530,22 @@ function describe(kind: OpRecord['kind'], name: string | undefined): string {
     case 'random':
       return 'ctx.random()';
   }
+}
+
+/**
+ * A result as the history keeps it: what `JSON.stringify` makes of it (a Date becomes its ISO
+ * text), with bigints as decimal text. The code gets this back on the first run and on every
+ * replay alike, so both take the same path.
+ */
+function asJson(value: unknown, what: string): unknown {
+  if (value === undefined) return undefined;
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+  } catch (error) {
+    throw new ValidationError([{ path: ['result'], message: `${what} cannot be kept as JSON: ${(error as Error).message}` }]);
+  }
+  return text === undefined ? undefined : JSON.parse(text);
 }
 
 function checkStep(options: StepOptions | undefined): CheckedStep {

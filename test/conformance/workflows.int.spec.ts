@@ -120,7 +120,7 @@ conformance('workflows', ({ open, test }) => {
     expect(() => defineWorkflow({ name: 'v', version: 0, run: async () => Promise.resolve() })).toThrow(ConfigurationError);
   });
 
-  test('a step is retried with backoff, each failed try recorded; a result that is not JSON fails the step', async () => {
+  test('a step is retried with backoff, each failed try recorded; its result is kept as JSON, and one that cannot be fails the step', async () => {
     const store = await open();
     const runs = counter();
     const wf = defineWorkflow({
@@ -135,19 +135,22 @@ conformance('workflows', ({ open, test }) => {
           },
           { retries: 3, backoff: { initial: 5, factor: 2 } },
         );
-        const error = await ctx.step('date', () => new Date() as unknown).catch((e: unknown) => e);
-        return { value, error: (error as StepFailedError).error.message };
+        const kept = await ctx.step('kept as JSON', () => ({ at: new Date(0), big: 10n, skipped: undefined }));
+        const circular: Record<string, unknown> = {};
+        circular.self = circular;
+        const error = await ctx.step('circular', () => circular).catch((e: unknown) => e);
+        return { value, kept, error: (error as StepFailedError).error.message };
       },
     });
     const engine = await engineOn(store, [wf]);
     const result = await (await engine.start(wf, undefined, { id: 'f' })).result();
-    expect(result).toEqual({ value: 3, error: expect.stringMatching(/not JSON/) as unknown });
+    expect(result).toEqual({ value: 3, kept: { at: '1970-01-01T00:00:00.000Z', big: '10' }, error: expect.stringMatching(/cannot be kept as JSON/) as unknown });
     expect(runs.of('flaky')).toBe(3);
     const failed = (await engine.history('f')).filter((e) => e.type === 'WorkflowStepFailed').map((e) => e.data);
     expect(failed).toEqual([
       { seq: 0, step: 'flaky', attempt: 1, error: { name: 'Error', message: 'try 1' }, final: false },
       { seq: 0, step: 'flaky', attempt: 2, error: { name: 'Error', message: 'try 2' }, final: false },
-      expect.objectContaining({ seq: 1, step: 'date', attempt: 1, final: true }),
+      expect.objectContaining({ seq: 2, step: 'circular', attempt: 1, final: true }),
     ]);
   });
 
