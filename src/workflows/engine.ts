@@ -149,6 +149,8 @@ class Engine implements WorkflowEngine {
   /** Row writes of many instances share a transaction. */
   private readonly inserts: Batcher<WorkflowRow, { row: WorkflowRow; inserted: boolean }>;
   private readonly updates: Batcher<WorkflowRow, boolean>;
+  /** The head position, read once for the starts of a turn. */
+  private readonly heads: Batcher<undefined, bigint>;
 
   constructor(
     private readonly internals: StoreInternals,
@@ -158,6 +160,10 @@ class Engine implements WorkflowEngine {
   ) {
     this.backend = internals.backend.workflows;
     this.inserts = new Batcher((rows) => this.backend.insert(rows));
+    this.heads = new Batcher(async (asks) => {
+      const head = await internals.backend.headPosition();
+      return asks.map(() => head);
+    });
     this.updates = new Batcher((rows) => this.backend.update(this.owner, rows));
     this.logger = internals.logger;
     for (const w of workflows) {
@@ -181,7 +187,7 @@ class Engine implements WorkflowEngine {
             handle: async (event) => {
               const id = w.startOn!.id(event);
               const input = w.startOn!.input ? w.startOn!.input(event) : event.data;
-              await this.create(w, input, id, false);
+              await this.create(w, input, id, false, event.position);
             },
           }),
         ),
@@ -213,7 +219,7 @@ class Engine implements WorkflowEngine {
   }
 
   /** Inserts the instance's row; runs it here at once when asked and there is room, else it waits for a claim. */
-  private async create(definition: WorkflowDefinition, input: unknown, id: string, runHere: boolean): Promise<void> {
+  private async create(definition: WorkflowDefinition, input: unknown, id: string, runHere: boolean, after?: bigint): Promise<void> {
     checkId(id);
     const now = Date.now();
     const here = runHere && this.running.size < this.settings.concurrency && !this.closing;
@@ -222,7 +228,8 @@ class Engine implements WorkflowEngine {
       name: definition.name,
       version: definition.version,
       status: here ? 'running' : 'pending',
-      input: JSON.stringify(input === undefined ? {} : { value: input }),
+      // Its waits see events committed after this: the head now, or the event that started it.
+      input: JSON.stringify({ ...(input === undefined ? {} : { value: input }), after: String(after ?? (await this.heads.submit(undefined))) }),
       result: null,
       error: null,
       wakeAt: now,
@@ -395,8 +402,11 @@ class Engine implements WorkflowEngine {
       await this.write(ended(row, history.ending));
       return;
     }
-    const input = events.length > 0 ? history.input : (JSON.parse(row.input) as { value?: unknown }).value;
-    const exec = new Execution(this.store, () => this.internals.backend.headPosition(), definition, row.id, history, events.length, input);
+    const start = JSON.parse(row.input) as { value?: unknown; after: string };
+    const exec = new Execution(this.store, () => this.internals.backend.headPosition(), definition, row.id, history, events.length, {
+      input: start.value,
+      after: BigInt(start.after),
+    });
     entry.exec = exec;
     if (row.cancelRequested) exec.cancel();
     if (this.closing) exec.stop();

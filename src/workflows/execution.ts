@@ -75,7 +75,8 @@ export class Execution {
   private seq = 0;
   private pending: NewEvent[] = [];
   private version: number;
-  private startedAt: bigint | undefined;
+  /** Waits see events after this position. */
+  private readonly after: bigint;
   private readonly lastReceived = new Map<string, bigint>();
   private readonly compensations: Compensation[] = [];
   private inflight = 0;
@@ -91,6 +92,7 @@ export class Execution {
   private endBody: (end: BodyEnd) => void = () => {};
   private appending: Promise<void> = Promise.resolve();
   private readonly controller = new AbortController();
+  private readonly input: unknown;
   readonly stream: string;
 
   constructor(
@@ -100,12 +102,13 @@ export class Execution {
     readonly id: string,
     private readonly history: History,
     historyVersion: number,
-    private readonly input: unknown,
+    start: { readonly input: unknown; readonly after: bigint },
   ) {
     this.stream = historyStream(definition.name, id);
     this.version = historyVersion;
-    this.startedAt = history.startedAt;
-    if (historyVersion === 0) this.pending.push({ type: H.started, data: { workflow: definition.name, version: definition.version, input } });
+    this.input = historyVersion === 0 ? start.input : history.input;
+    this.after = historyVersion === 0 ? start.after : history.after!;
+    if (historyVersion === 0) this.pending.push({ type: H.started, data: { workflow: definition.name, version: definition.version, input: start.input, after: String(start.after) } });
     if (history.cancelRequested) this.stopForCancel(false);
   }
 
@@ -394,8 +397,7 @@ export class Execution {
     let after = record?.after;
     let timeoutAt = record ? record.timeoutAt : null;
     if (after === undefined) {
-      if (this.startedAt === undefined) await this.flush();
-      after = this.lastReceived.get(filter.type) ?? this.startedAt!;
+      after = this.lastReceived.get(filter.type) ?? this.after;
       timeoutAt = timeout === undefined ? null : Date.now() + timeout;
       this.pending.push({ type: H.eventAwaited, data: { seq, type: filter.type, after: String(after), timeoutAt } });
     }
@@ -499,7 +501,6 @@ export class Execution {
       this.pending = [];
       try {
         const result = await this.store.append(this.stream, batch, { expectedVersion: this.version === 0 ? 'no_stream' : this.version });
-        if (this.version === 0) this.startedAt = result.position - BigInt(batch.length - 1);
         this.version = result.version;
       } catch (error) {
         // The history moved: another engine runs the instance now. Or the store failed.

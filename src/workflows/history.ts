@@ -61,7 +61,8 @@ export type Ending =
 export interface History {
   readonly version: number;
   readonly input: unknown;
-  readonly startedAt: bigint | undefined;
+  /** Waits see events after this position: the head when the instance was started (or its starting event). */
+  readonly after: bigint | undefined;
   readonly ops: Map<number, OpRecord>;
   readonly compensations: Map<number, CompensationRecord>;
   readonly cancelRequested: boolean;
@@ -74,7 +75,7 @@ export function readHistory(events: readonly RecordedEvent[]): History {
   const ops = new Map<number, OpRecord>();
   const compensations = new Map<number, CompensationRecord>();
   let input: unknown;
-  let startedAt: bigint | undefined;
+  let after: bigint | undefined;
   let cancelRequested = false;
   let ending: Ending | undefined;
   for (const event of events) {
@@ -84,7 +85,7 @@ export function readHistory(events: readonly RecordedEvent[]): History {
     switch (event.type) {
       case H.started:
         input = d.input;
-        startedAt = event.position;
+        after = BigInt(d.after as string);
         break;
       case H.stepCompleted:
         ops.set(seq, { kind: 'step', name: d.step as string, attempts: (op?.kind === 'step' ? op.attempts : 0) + 1, done: { result: d.result } });
@@ -141,5 +142,5 @@ export function readHistory(events: readonly RecordedEvent[]): History {
     }
   }
   const first = events[0];
-  return { version: first ? ((first.data as Data).version as number) : 0, input, startedAt, ops, compensations, cancelRequested, ending };
+  return { version: first ? ((first.data as Data).version as number) : 0, input, after, ops, compensations, cancelRequested, ending };
 }

@@ -69,7 +69,7 @@ conformance('workflows', ({ open, test }) => {
     expect((await run.status()).status).toBe('completed');
     const history = await collect(store.readStream('workflow-add-x1'));
     expect(types(history)).toEqual(['WorkflowStarted', 'WorkflowStepCompleted', 'WorkflowStepCompleted', 'WorkflowCompleted']);
-    expect(history[0]!.data).toEqual({ workflow: 'add', version: 1, input: { a: 2, b: 3 } });
+    expect(history[0]!.data).toEqual({ workflow: 'add', version: 1, input: { a: 2, b: 3 }, after: '0' });
     expect(history[1]!.data).toEqual({ seq: 0, step: 'sum', result: 5 });
     expect(await engine.history('x1')).toEqual(history);
   });
@@ -302,6 +302,40 @@ conformance('workflows', ({ open, test }) => {
     const history = types(await engine.history('w'));
     expect(history.filter((t) => t === 'WorkflowEventReceived')).toHaveLength(2);
     expect(history).toContain('WorkflowWaitTimedOut');
+  });
+
+  test('a wait sees events committed after start() was called, before the instance ran', async () => {
+    const store = await open();
+    const wf = defineWorkflow({
+      name: 'quick-reply',
+      async run(ctx) {
+        await ctx.step('slow start', () => new Promise((resolve) => setTimeout(resolve, 50)));
+        const reply = await ctx.waitForEvent({ type: 'Reply' }, { timeout: '10s' });
+        return reply?.data;
+      },
+    });
+    await store.append('replies', [{ type: 'Reply', data: { n: 0 } }]); // before start(): not seen
+    const engine = await engineOn(store, [wf]);
+    const run = await engine.start(wf, undefined);
+    await store.append('replies', [{ type: 'Reply', data: { n: 1 } }]);
+    expect(await run.result()).toEqual({ n: 1 });
+  });
+
+  test("a process manager's waits see the events after the event that started it", async () => {
+    const store = await open();
+    const wf = defineWorkflow({
+      name: 'paid-order',
+      startOn: { type: 'Placed', id: (e) => (e.data as { order: string }).order },
+      async run(ctx, input: { order: string }) {
+        const paid = await ctx.waitForEvent({ type: 'Paid', match: (e) => (e.data as { order: string }).order === input.order }, { timeout: '10s' });
+        return paid?.data;
+      },
+    });
+    // Placed and Paid both committed before any engine runs: the wait still sees Paid.
+    await store.append('o-1', [{ type: 'Paid', data: { order: 'early' } }]);
+    await store.append('o-1', [{ type: 'Placed', data: { order: 'o-1' } }, { type: 'Paid', data: { order: 'o-1' } }]);
+    const engine = await engineOn(store, [wf]);
+    expect(await (await waitForHandle(engine, 'o-1')).result()).toEqual({ order: 'o-1' });
   });
 
   test('a wait survives a restart: the event appended while no engine ran is received', async () => {

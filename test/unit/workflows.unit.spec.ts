@@ -38,7 +38,7 @@ describe('reading a history', () => {
 
   it('gathers what each operation did, by its number, and how the instance ended', () => {
     const history = readHistory([
-      event(H.started, { workflow: 'x', version: 2, input: { a: 1 } }, 7n),
+      event(H.started, { workflow: 'x', version: 2, input: { a: 1 }, after: '7' }),
       event(H.stepFailed, { seq: 0, step: 's', attempt: 1, error: { name: 'Error', message: 'e' }, final: false }),
       event(H.stepCompleted, { seq: 0, step: 's', result: 5 }),
       event(H.timerScheduled, { seq: 1, until: 100 }),
@@ -53,7 +53,7 @@ describe('reading a history', () => {
     ]);
     expect(history.version).toBe(2);
     expect(history.input).toEqual({ a: 1 });
-    expect(history.startedAt).toBe(7n);
+    expect(history.after).toBe(7n);
     expect(history.ops.get(0)).toEqual({ kind: 'step', name: 's', attempts: 2, done: { result: 5 } });
     expect(history.ops.get(1)).toEqual({ kind: 'sleep', until: 100, fired: true });
     expect(history.ops.get(2)).toEqual({ kind: 'wait', type: 'Paid', after: 7n, timeoutAt: null, timedOut: false, received: { eventId: 'e1', position: 9n } });
@@ -65,7 +65,7 @@ describe('reading a history', () => {
 
   it('an empty history has started nothing', () => {
     const history = readHistory([]);
-    expect(history).toMatchObject({ version: 0, startedAt: undefined, ending: undefined, cancelRequested: false });
+    expect(history).toMatchObject({ version: 0, after: undefined, ending: undefined, cancelRequested: false });
     expect(history.ops.size).toBe(0);
   });
 });
