@@ -95,7 +95,10 @@ export class PostgresWorkflows implements WorkflowBackend {
     if (rows.length === 0) return [];
     const col = <K extends keyof WorkflowRow>(k: K) => rows.map((r) => r[k]);
     const written = await this.query<{ id: string }>(
-      `UPDATE ${this.t} AS w SET status = u.status, result = u.result, error = u.error, wake_at = u.wake_at, waiting_for = u.waiting_for,
+      // A cancel asked for while the owner ran makes the instance due at once, whatever it now waits for.
+      `UPDATE ${this.t} AS w SET status = u.status, result = u.result, error = u.error,
+         wake_at = CASE WHEN w.cancel_requested AND u.status IN (${ACTIVE}) THEN least(coalesce(u.wake_at, ${NOW}), ${NOW}) ELSE u.wake_at END,
+         waiting_for = u.waiting_for,
          owner = u.owner, lease_until = u.lease_until, updated_at = ${NOW}
        FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::text[], $10::bigint[])
          AS u(id, token, status, result, error, wake_at, waiting_for, owner, lease_until)

@@ -41,7 +41,10 @@ export function sqliteWorkflows(
               RETURNING ${COLUMNS}`),
     renew: w(`UPDATE factline_workflows SET lease_until = @now + @lease
               WHERE owner = @owner AND id IN (SELECT value FROM json_each(@ids)) RETURNING id, cancel_requested AS cancelRequested`),
-    update: w(`UPDATE factline_workflows SET status = @status, result = @result, error = @error, wake_at = @wakeAt, waiting_for = @waitingFor,
+    // A cancel asked for while the owner ran makes the instance due at once, whatever it now waits for.
+    update: w(`UPDATE factline_workflows SET status = @status, result = @result, error = @error,
+                 wake_at = CASE WHEN cancel_requested = 1 AND @status IN (${ACTIVE}) THEN min(coalesce(@wakeAt, @updatedAt), @updatedAt) ELSE @wakeAt END,
+                 waiting_for = @waitingFor,
                  owner = @owner, token = @token, lease_until = @leaseUntil, updated_at = @updatedAt
                WHERE id = @id AND owner = @heldBy AND token = @token`),
     wake: w(`UPDATE factline_workflows SET wake_at = @now

@@ -61,8 +61,9 @@ export class MemoryWorkflows implements WorkflowBackend {
       rows.map((row) => {
         const found = this.rows.get(row.id);
         if (!found || found.owner !== holder || found.token !== row.token) return false;
-        // A cancel asked for while the owner ran stays asked for.
-        this.rows.set(row.id, { ...row, cancelRequested: row.cancelRequested || found.cancelRequested });
+        // A cancel asked for while the owner ran stays asked for, and makes the instance due at once.
+        const cancel = found.cancelRequested && isActive(row);
+        this.rows.set(row.id, { ...row, cancelRequested: row.cancelRequested || found.cancelRequested, ...(cancel ? { wakeAt: Math.min(row.wakeAt ?? Date.now(), Date.now()) } : {}) });
         return true;
       }),
     );

@@ -63,7 +63,16 @@ interface CheckedStep {
 }
 
 const never = <T>() => new Promise<T>(() => {});
-const fail = <T>(error: unknown) => Promise.reject<T>(error instanceof Error ? error : new Error(String(error)));
+const fail = <T>(error: unknown) => handled(Promise.reject<T>(error instanceof Error ? error : new Error(String(error))));
+
+/**
+ * An operation's promise, marked as handled: code that forgets to await one whose step fails must
+ * not take the engine's process down with an unhandled rejection (the failure is in the history).
+ */
+function handled<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => {});
+  return promise;
+}
 
 /**
  * One run of an instance's code against its history: operations the history records are answered
@@ -246,7 +255,7 @@ export class Execution {
       const checked = checkStep(options);
       const { seq, record } = this.next('step', name);
       if (record?.kind === 'step' && record.done) return Promise.resolve(record.done.result as T);
-      if (record?.kind === 'step' && record.failed) return Promise.reject(new StepFailedError(name, record.attempts, record.failed));
+      if (record?.kind === 'step' && record.failed) return fail(new StepFailedError(name, record.attempts, record.failed));
       if (this.stopped) return this.block({ wakeAt: 0 });
       const attempts = record?.kind === 'step' ? record.attempts : 0;
       return this.track(this.runStep(seq, name, fn, checked, attempts));
@@ -441,7 +450,7 @@ export class Execution {
   /** Counts work in flight; an operation of an abandoned instance never settles. */
   private track<T>(work: Promise<T>): Promise<T> {
     this.inflight++;
-    return work.then(
+    return handled(work.then(
       (value) => {
         this.done();
         return value;
@@ -452,7 +461,7 @@ export class Execution {
         if (error instanceof Blocked) return this.block<T>(error.block);
         throw error;
       },
-    );
+    ));
   }
 
   private done(): void {

@@ -551,6 +551,38 @@ conformance('workflows', ({ open, test }) => {
     await expect(run.result({ timeout: 5000 })).rejects.toMatchObject({ status: 'cancelled' });
   });
 
+  test('a cancel from another engine while a step runs is not lost when the instance then sleeps', async () => {
+    const store = await open();
+    const wf = defineWorkflow({
+      name: 'sleeps-after',
+      async run(ctx) {
+        await ctx.step('slow', () => new Promise((resolve) => setTimeout(resolve, 150)));
+        await ctx.sleep('1h');
+      },
+    });
+    const runner = await engineOn(store, [wf], { pollInterval: 20, leaseTtl: 30_000 });
+    const other = await engineOn(store, [wf], { pollInterval: 20, leaseTtl: 30_000 });
+    const run = await runner.start(wf, undefined, { id: 'x' });
+    await other.cancel('x');
+    await expect(run.result({ timeout: 5000 })).rejects.toMatchObject({ status: 'cancelled' });
+  });
+
+  test('a step the code forgot to await fails in the history, not in the process', async () => {
+    const store = await open();
+    const wf = defineWorkflow({
+      name: 'forgot-await',
+      async run(ctx) {
+        void ctx.step('unawaited', () => {
+          throw new Error('nobody listens');
+        });
+        return Promise.resolve('done');
+      },
+    });
+    const engine = await engineOn(store, [wf]);
+    expect(await (await engine.start(wf, undefined, { id: 'f' })).result()).toBe('done');
+    expect(types(await engine.history('f'))).toEqual(['WorkflowStarted', 'WorkflowStepFailed', 'WorkflowCompleted']);
+  });
+
   test('result() gives up after its timeout with TimeoutError', async () => {
     const store = await open();
     const wf = defineWorkflow({ name: 'forever', run: async (ctx) => ctx.sleep('1h') });
