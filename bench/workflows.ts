@@ -15,7 +15,7 @@ const WORKFLOWS = quick ? 2000 : 10_000;
 const WAVE = 100;
 
 const threeSteps = defineWorkflow({
-  name: 'bench-three',
+  name: 'benchThree',
   async run(ctx, input: { n: number }) {
     const a = await ctx.step('one', () => input.n);
     const b = await ctx.step('two', () => a + 1);
@@ -23,7 +23,7 @@ const threeSteps = defineWorkflow({
   },
 });
 
-const noSteps = defineWorkflow({ name: 'bench-none', run: (_ctx, input: { n: number }) => Promise.resolve(input.n) });
+const noSteps = defineWorkflow({ name: 'benchNone', run: (_ctx, input: { n: number }) => Promise.resolve(input.n) });
 
 
 async function runWorkflows(store: EventStore, workflow: WorkflowDefinition<{ n: number }, number>, count: number): Promise<Measured> {

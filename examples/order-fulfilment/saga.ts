@@ -5,7 +5,7 @@ import { CardDeclined, payment, shipment, stock, type OrderPlaced } from './doma
 
 export function orderSaga(store: EventStore) {
   return defineWorkflow<OrderPlaced['data'], string, OrderPlaced>({
-    name: 'order-fulfilment',
+    name: 'orderFulfilment',
     startOn: { type: 'OrderPlaced', id: (event) => event.data.orderId },
     async run(ctx, order) {
       const { orderId, sku, quantity } = order;

@@ -69,17 +69,17 @@ export class PostgresWorkflows implements WorkflowBackend {
     );
   }
 
-  claim(owner: string, kinds: readonly string[], limit: number, leaseMs: number): Promise<WorkflowRow[]> {
+  claim(owner: string, kinds: readonly string[], limit: number, leaseMs: number, now: number): Promise<WorkflowRow[]> {
+    // Due by the engine's clock ($5: a bound the wake_at index serves), free by the database's.
     return this.query<WorkflowRow>(
-      `WITH clock AS (SELECT ${NOW} AS now),
-       due AS (SELECT id AS due_id FROM ${this.t}, clock
-               WHERE wake_at <= clock.now AND status IN (${ACTIVE}) AND (owner = '' OR lease_until < clock.now)
+      `WITH due AS (SELECT id AS due_id FROM ${this.t}
+               WHERE wake_at <= $5 AND status IN (${ACTIVE}) AND (owner = '' OR lease_until < ${NOW})
                  AND name || '@' || version = ANY($2::text[])
                ORDER BY wake_at LIMIT $3 FOR UPDATE SKIP LOCKED)
-       UPDATE ${this.t} AS w SET owner = $1, token = w.token + 1, lease_until = clock.now + $4, status = 'running', updated_at = clock.now
-       FROM due, clock WHERE w.id = due.due_id
+       UPDATE ${this.t} AS w SET owner = $1, token = w.token + 1, lease_until = ${NOW} + $4, status = 'running', updated_at = $5
+       FROM due WHERE w.id = due.due_id
        RETURNING ${COLUMNS}`,
-      [owner, kinds, limit, leaseMs],
+      [owner, kinds, limit, leaseMs, now],
     );
   }
 
@@ -97,23 +97,19 @@ export class PostgresWorkflows implements WorkflowBackend {
     const written = await this.query<{ id: string }>(
       // A cancel asked for while the owner ran makes the instance due at once, whatever it now waits for.
       `UPDATE ${this.t} AS w SET status = u.status, result = u.result, error = u.error,
-         wake_at = CASE WHEN w.cancel_requested AND u.status IN (${ACTIVE}) THEN least(coalesce(u.wake_at, ${NOW}), ${NOW}) ELSE u.wake_at END,
-         waiting_for = u.waiting_for,
-         owner = u.owner, lease_until = u.lease_until, updated_at = ${NOW}
-       FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::text[], $10::bigint[])
-         AS u(id, token, status, result, error, wake_at, waiting_for, owner, lease_until)
+         wake_at = CASE WHEN w.cancel_requested AND u.status IN (${ACTIVE}) THEN least(coalesce(u.wake_at, u.updated_at), u.updated_at) ELSE u.wake_at END,
+         waiting_for = u.waiting_for, owner = u.owner, lease_until = u.lease_until, updated_at = u.updated_at
+       FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::text[], $10::bigint[], $11::bigint[])
+         AS u(id, token, status, result, error, wake_at, waiting_for, owner, lease_until, updated_at)
        WHERE w.id = u.id AND w.owner = $1 AND w.token = u.token RETURNING w.id`,
-      [holder, col('id'), col('token'), col('status'), col('result'), col('error'), col('wakeAt'), col('waitingFor'), col('owner'), col('leaseUntil')],
+      [holder, col('id'), col('token'), col('status'), col('result'), col('error'), col('wakeAt'), col('waitingFor'), col('owner'), col('leaseUntil'), col('updatedAt')],
     );
     const done = new Set(written.map((r) => r.id));
     return rows.map((r) => done.has(r.id));
   }
 
-  async wake(types: readonly string[]): Promise<void> {
-    await this.query(
-      `UPDATE ${this.t} SET wake_at = ${NOW} WHERE waiting_for = ANY($1::text[]) AND (wake_at IS NULL OR wake_at > ${NOW})`,
-      [[...types, ANY_TYPE]],
-    );
+  async wake(types: readonly string[], now: number): Promise<void> {
+    await this.query(`UPDATE ${this.t} SET wake_at = $2 WHERE waiting_for = ANY($1::text[]) AND (wake_at IS NULL OR wake_at > $2)`, [[...types, ANY_TYPE], now]);
   }
 
   async waitedTypes(): Promise<string[]> {
@@ -121,17 +117,12 @@ export class PostgresWorkflows implements WorkflowBackend {
     return rows.map((r) => r.type);
   }
 
-  async requestCancel(id: string): Promise<WorkflowRow | undefined> {
+  async requestCancel(id: string, now: number): Promise<WorkflowRow | undefined> {
     const [row] = await this.query<WorkflowRow>(
-      `UPDATE ${this.t} SET cancel_requested = true, wake_at = ${NOW} WHERE id = $1 AND status IN (${ACTIVE}) RETURNING ${COLUMNS}`,
-      [id],
+      `UPDATE ${this.t} SET cancel_requested = true, wake_at = $2 WHERE id = $1 AND status IN (${ACTIVE}) RETURNING ${COLUMNS}`,
+      [id, now],
     );
     return row ?? this.get(id);
-  }
-
-  async now(): Promise<number> {
-    const [row] = await this.query<{ now: number }>(`SELECT ${NOW}::float8 AS now`, []);
-    return row!.now;
   }
 }
 

@@ -33,8 +33,9 @@ export function sqliteWorkflows(
              WHERE (@status IS NULL OR status = @status) AND (@name IS NULL OR name = @name)
                AND (@afterTime IS NULL OR created_at > @afterTime OR (created_at = @afterTime AND id > @afterId))
              ORDER BY created_at, id LIMIT @limit`),
+    // The due index leads: live rows only, in wake order, so a claim reads the few it takes.
     claim: w(`UPDATE factline_workflows SET owner = @owner, token = token + 1, lease_until = @now + @lease, status = 'running', updated_at = @now
-              WHERE id IN (SELECT id FROM factline_workflows
+              WHERE id IN (SELECT id FROM factline_workflows INDEXED BY factline_workflows_due
                            WHERE wake_at <= @now AND status IN (${ACTIVE}) AND (owner = '' OR lease_until < @now)
                              AND name || '@' || version IN (SELECT value FROM json_each(@kinds))
                            ORDER BY wake_at LIMIT @limit)
@@ -63,8 +64,8 @@ export function sqliteWorkflows(
     }),
   );
   const update = tx((holder: string, rows: readonly WorkflowRow[]) => rows.map((row) => s.update.run({ ...params(row), heldBy: holder }).changes === 1));
-  const cancel = tx((id: string) => {
-    s.cancel.run({ id, now: Date.now() });
+  const cancel = tx((id: string, now: number) => {
+    s.cancel.run({ id, now });
     const row = s.getW.get(id) as RawRow | undefined;
     return row && toRow(row);
   });
@@ -79,8 +80,7 @@ export function sqliteWorkflows(
       read(() =>
         (s.list.all({ status: q.status ?? null, name: q.name ?? null, afterTime: q.after?.createdAt ?? null, afterId: q.after?.id ?? '', limit: q.limit }) as RawRow[]).map(toRow),
       ),
-    claim: (owner, kinds, limit, lease) =>
-      write(() => (s.claim.all({ owner, kinds: JSON.stringify(kinds), limit, lease, now: Date.now() }) as RawRow[]).map(toRow)),
+    claim: (owner, kinds, limit, lease, now) => write(() => (s.claim.all({ owner, kinds: JSON.stringify(kinds), limit, lease, now }) as RawRow[]).map(toRow)),
     renew: (owner, ids, lease) =>
       write(() =>
         (s.renew.all({ owner, ids: JSON.stringify(ids), lease, now: Date.now() }) as { id: string; cancelRequested: number }[]).map((x) => ({
@@ -89,10 +89,9 @@ export function sqliteWorkflows(
         })),
       ),
     update: (holder, rows) => write(() => update(holder, rows)),
-    wake: (types) => write(() => void s.wake.run({ types: JSON.stringify([...types, ANY_TYPE]), now: Date.now() })),
+    wake: (types, now) => write(() => void s.wake.run({ types: JSON.stringify([...types, ANY_TYPE]), now })),
     waitedTypes: () => read(() => s.waited.all() as string[]),
-    requestCancel: (id) => write(() => cancel(id)),
-    now: () => Promise.resolve(Date.now()),
+    requestCancel: (id, now) => write(() => cancel(id, now)),
   };
 }
 

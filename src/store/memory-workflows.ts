@@ -29,8 +29,7 @@ export class MemoryWorkflows implements WorkflowBackend {
     return Promise.resolve(rows.slice(0, query.limit));
   }
 
-  claim(owner: string, kinds: readonly string[], limit: number, leaseMs: number): Promise<WorkflowRow[]> {
-    const now = Date.now();
+  claim(owner: string, kinds: readonly string[], limit: number, leaseMs: number, now: number): Promise<WorkflowRow[]> {
     const wanted = new Set(kinds);
     const due = [...this.rows.values()].filter((r) => isDue(r, now) && wanted.has(`${r.name}@${r.version}`));
     due.sort((a, b) => a.wakeAt! - b.wakeAt!);
@@ -63,14 +62,14 @@ export class MemoryWorkflows implements WorkflowBackend {
         if (!found || found.owner !== holder || found.token !== row.token) return false;
         // A cancel asked for while the owner ran stays asked for, and makes the instance due at once.
         const cancel = found.cancelRequested && isActive(row);
-        this.rows.set(row.id, { ...row, cancelRequested: row.cancelRequested || found.cancelRequested, ...(cancel ? { wakeAt: Math.min(row.wakeAt ?? Date.now(), Date.now()) } : {}) });
+        const wakeAt = cancel ? Math.min(row.wakeAt ?? row.updatedAt, row.updatedAt) : row.wakeAt;
+        this.rows.set(row.id, { ...row, wakeAt, cancelRequested: row.cancelRequested || found.cancelRequested });
         return true;
       }),
     );
   }
 
-  wake(types: readonly string[]): Promise<void> {
-    const now = Date.now();
+  wake(types: readonly string[], now: number): Promise<void> {
     const set = new Set([...types, ANY_TYPE]);
     for (const r of this.rows.values()) {
       if (r.waitingFor !== null && set.has(r.waitingFor) && (r.wakeAt === null || r.wakeAt > now)) this.rows.set(r.id, { ...r, wakeAt: now });
@@ -84,15 +83,12 @@ export class MemoryWorkflows implements WorkflowBackend {
     return Promise.resolve([...types]);
   }
 
-  requestCancel(id: string): Promise<WorkflowRow | undefined> {
+  requestCancel(id: string, now: number): Promise<WorkflowRow | undefined> {
     const r = this.rows.get(id);
     if (!r || !isActive(r)) return Promise.resolve(r);
-    const row = { ...r, cancelRequested: true, wakeAt: Date.now() };
+    const row = { ...r, cancelRequested: true, wakeAt: now };
     this.rows.set(id, row);
     return Promise.resolve(row);
   }
 
-  now(): Promise<number> {
-    return Promise.resolve(Date.now());
-  }
 }

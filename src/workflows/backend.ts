@@ -15,8 +15,12 @@ export interface WorkflowBackend {
    * Takes up to `limit` instances that are due (`wakeAt <= now`), not held by a live lease, and of
    * a (name, version) in `kinds`: sets owner, a new token and the lease. Never two engines the
    * same row (`FOR UPDATE SKIP LOCKED` on PostgreSQL, the single writer on SQLite).
+   *
+   * Two clocks: `now` is the engine's, which set the times instances are due at (so an engine
+   * whose clock is off from the database's does not run an instance before the code thinks it is
+   * due); leases are timed by the database's clock, the one every engine shares.
    */
-  claim(owner: string, kinds: readonly string[], limit: number, leaseMs: number): Promise<WorkflowRow[]>;
+  claim(owner: string, kinds: readonly string[], limit: number, leaseMs: number, now: number): Promise<WorkflowRow[]>;
   /** Extends the lease of these rows where `owner` still holds them; returns those it holds. */
   renew(owner: string, ids: readonly string[], leaseMs: number): Promise<{ readonly id: string; readonly cancelRequested: boolean }[]>;
   /**
@@ -24,14 +28,12 @@ export interface WorkflowBackend {
    * `owner` is who holds it after: '' to hand it back); false for a row no longer held.
    */
   update(holder: string, rows: readonly WorkflowRow[]): Promise<boolean[]>;
-  /** Makes instances waiting for events of these types (or any type) due now. */
-  wake(types: readonly string[]): Promise<void>;
+  /** Makes instances waiting for events of these types (or any type) due at `now` (the engine's clock). */
+  wake(types: readonly string[], now: number): Promise<void>;
   /** The event types instances wait for. */
   waitedTypes(): Promise<string[]>;
-  /** Marks a running instance for cancelling and makes it due; the row as it is after. */
-  requestCancel(id: string): Promise<WorkflowRow | undefined>;
-  /** The database's clock, epoch ms: leases and timers compare times from one clock. */
-  now(): Promise<number>;
+  /** Marks an active instance for cancelling and makes it due at `now`; the row as it is after. */
+  requestCancel(id: string, now: number): Promise<WorkflowRow | undefined>;
 }
 
 export type WorkflowStatus = 'pending' | 'running' | 'sleeping' | 'waiting' | 'completed' | 'failed' | 'compensated' | 'cancelled';
@@ -52,12 +54,13 @@ export interface WorkflowRow {
   /** JSON text of the result (completed) or of the error (failed, compensated, cancelled). */
   readonly result: string | null;
   readonly error: string | null;
-  /** When an engine should run it next (epoch ms); null when only an event (or nothing) will. */
+  /** When an engine should run it next (epoch ms, the engine's clock); null when only an event (or nothing) will. */
   readonly wakeAt: number | null;
   /** The event type it waits for (`ANY_TYPE` for several), else null. */
   readonly waitingFor: string | null;
   readonly owner: string;
   readonly token: number;
+  /** When the owner's lease runs out: epoch ms by the database's clock (on SQLite and memory, the process's). */
   readonly leaseUntil: number;
   readonly cancelRequested: boolean;
   readonly createdAt: number;

@@ -66,14 +66,17 @@ export interface WorkflowContext<E extends RecordedEvent = RecordedEvent> {
   readonly idempotencyKey: string;
 }
 
-export interface StartOn<E extends RecordedEvent = RecordedEvent, I = unknown> {
-  /** The event type that starts an instance. */
-  readonly type: E['type'];
-  /** The instance id for an event: events giving the same id start one instance. */
-  id(event: E): string;
-  /** The input for the instance. Default: the event's data. */
-  input?(event: E): I;
-}
+/** What starts a process manager's instances: events of `type`. Its functions get those events, typed. */
+export type StartOn<E extends RecordedEvent = RecordedEvent, I = unknown> = {
+  [T in E['type']]: {
+    /** The event type that starts an instance. */
+    readonly type: T;
+    /** The instance id for an event: events giving the same id start one instance. */
+    id(event: EventOfType<E, T>): string;
+    /** The input for the instance. Default: the event's data. */
+    input?(event: EventOfType<E, T>): I;
+  };
+}[E['type']];
 
 export interface WorkflowDefinition<I = unknown, O = unknown, E extends RecordedEvent = RecordedEvent> {
   readonly kind: 'workflow';
@@ -85,14 +88,16 @@ export interface WorkflowDefinition<I = unknown, O = unknown, E extends Recorded
   run(ctx: WorkflowContext<E>, input: I): Promise<O>;
 }
 
-const NAME = /^[A-Za-z0-9_.:-]{1,100}$/;
+// No '-': the history stream is `workflow-<name>-<id>`, and a name with one could make two
+// instances' streams the same ('a-b' with id 'c', 'a' with id 'b-c').
+const NAME = /^[A-Za-z0-9_.:]{1,100}$/;
 
 /** A durable workflow: a saga or a process manager whose every step is recorded as events. */
 export function defineWorkflow<I = unknown, O = unknown, E extends RecordedEvent = RecordedEvent>(
   definition: Omit<WorkflowDefinition<I, O, E>, 'kind' | 'version'> & { readonly version?: number },
 ): WorkflowDefinition<I, O, E> {
   const { name, version = 1, startOn, run } = definition as Partial<WorkflowDefinition>;
-  if (typeof name !== 'string' || !NAME.test(name)) throw new ConfigurationError('a workflow needs a name of 1–100 letters, digits, _ . : -');
+  if (typeof name !== 'string' || !NAME.test(name)) throw new ConfigurationError('a workflow needs a name of 1–100 letters, digits, _ . : (no -)');
   if (!Number.isSafeInteger(version) || version < 1 || version > 2 ** 31 - 1) throw new ConfigurationError(`workflow "${name}": version must be a positive integer`);
   if (typeof run !== 'function') throw new ConfigurationError(`workflow "${name}" needs a run(ctx, input) function`);
   if (startOn !== undefined) {

@@ -8,12 +8,16 @@ const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
 /** Longer than any timer needs, and well inside what a Date and a bigint column hold. */
 const MAX = 100 * 365 * UNITS.d!;
 
-/** A duration in whole milliseconds; a clear error for anything else. */
-export function toMs(duration: unknown, path: readonly (string | number)[]): number {
+/** The longest a Node.js timer waits: about 24.8 days. */
+export const MAX_TIMER = 2 ** 31 - 1;
+
+/** A duration in whole milliseconds, at most `max`; a clear error for anything else. */
+export function toMs(duration: unknown, path: readonly (string | number)[], max = MAX): number {
   const ms = parse(duration);
-  if (ms === undefined || ms < 0 || ms > MAX) {
+  if (ms === undefined || ms < 0) {
     throw new ValidationError([{ path: [...path], message: "must be a duration: milliseconds (≥ 0) or text such as '500ms', '30s', '5m', '1h30m', '2d'" }]);
   }
+  if (ms > max) throw new ValidationError([{ path: [...path], message: `must be at most ${max === MAX_TIMER ? 'about 24 days' : '100 years'}` }]);
   return Math.round(ms);
 }
 

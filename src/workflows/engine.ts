@@ -11,7 +11,9 @@ import { internalsOf, type StoreInternals } from '../projections/internals.js';
 import type { EventStore } from '../store/event-store.js';
 import { ANY_TYPE, FINAL_STATUSES, kindOf, type WorkflowBackend, type WorkflowRow, type WorkflowStatus } from './backend.js';
 import { isWorkflow, type WorkflowDefinition } from './define.js';
+import type { Duration } from './duration.js';
 import { Batcher } from './batcher.js';
+import { toMs } from './duration.js';
 import { Execution, type Outcome } from './execution.js';
 import { historyStream, readHistory, type Ending, type ErrorRecord } from './history.js';
 import { isActive } from './rows.js';
@@ -55,9 +57,9 @@ export interface WorkflowHandle<O = unknown> {
   /**
    * The result once it completes. Rejects with `WorkflowFailedError` when it failed, was
    * compensated or cancelled, `NonDeterminismError` when its code no longer replays, and
-   * `TimeoutError` after `timeout` ms.
+   * `TimeoutError` after `timeout` (ms, or text such as `'30s'`).
    */
-  result(options?: { readonly timeout?: number }): Promise<O>;
+  result(options?: { readonly timeout?: Duration }): Promise<O>;
 }
 
 export interface ListOptions {
@@ -135,6 +137,8 @@ class Engine implements WorkflowEngine {
   private readonly definitions = new Map<string, WorkflowDefinition>();
   private readonly latest = new Map<string, WorkflowDefinition>();
   private readonly running = new Map<string, Running>();
+  /** Slots taken by starts on their way to running here. */
+  private reserved = 0;
   private readonly listeners = new Map<string, Set<() => void>>();
   private readonly wakes: number[] = [];
   private readonly stopping = new AbortController();
@@ -197,7 +201,7 @@ class Engine implements WorkflowEngine {
     const after = await this.internals.backend.headPosition();
     // Events may have come while no engine ran: every waiting instance looks once.
     const waited = await this.backend.waitedTypes();
-    if (waited.length > 0) await this.backend.wake(waited);
+    if (waited.length > 0) await this.backend.wake(waited, Date.now());
     this.renewer = setInterval(() => void this.renew(), Math.max(50, Math.floor(this.settings.leaseTtl / 3)));
     this.renewer.unref();
     this.loops = [this.claimLoop(), this.watchLoop(after)];
@@ -222,7 +226,17 @@ class Engine implements WorkflowEngine {
   private async create(definition: WorkflowDefinition, input: unknown, id: string, runHere: boolean, after?: bigint): Promise<void> {
     checkId(id);
     const now = Date.now();
-    const here = runHere && this.running.size < this.settings.concurrency && !this.closing;
+    // The slot is taken at once: starts made side by side do not all find room.
+    const here = runHere && this.busy() < this.settings.concurrency && !this.closing;
+    if (here) this.reserved++;
+    try {
+      await this.insertAndRun(definition, input, id, here, now, after);
+    } finally {
+      if (here) this.reserved--;
+    }
+  }
+
+  private async insertAndRun(definition: WorkflowDefinition, input: unknown, id: string, here: boolean, now: number, after: bigint | undefined): Promise<void> {
     const row: WorkflowRow = {
       id,
       name: definition.name,
@@ -288,7 +302,7 @@ class Engine implements WorkflowEngine {
   async cancel(id: string): Promise<WorkflowInfo | undefined> {
     this.checkOpen();
     if (typeof id !== 'string') throw new ValidationError([{ path: ['id'], message: 'must be a string' }]);
-    const row = await this.backend.requestCancel(id);
+    const row = await this.backend.requestCancel(id, Date.now());
     if (!row) return undefined;
     const here = this.running.get(id);
     if (here?.exec && isActive(row)) here.exec.cancel();
@@ -299,12 +313,13 @@ class Engine implements WorkflowEngine {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.stopping.abort();
-      clearInterval(this.renewer);
       this.poke();
       for (const { exec } of this.running.values()) exec?.stop();
       await Promise.allSettled(this.loops);
       await this.daemon?.close();
+      // Leases are renewed until the last running step has finished and its instance is handed back.
       while (this.running.size > 0) await new Promise<void>((resolve) => this.listen([...this.running.keys()][0]!, resolve));
+      clearInterval(this.renewer);
     })();
     return this.closing;
   }
@@ -318,7 +333,10 @@ class Engine implements WorkflowEngine {
       id,
       workflow,
       status: async () => info((await this.backend.get(id))!),
-      result: (options) => this.result(id, options?.timeout),
+      result: async (options) => {
+        const given = checkOptions(options).timeout;
+        return this.result(id, given === undefined ? undefined : toMs(given, ['options', 'timeout']));
+      },
     };
   }
 
@@ -374,6 +392,10 @@ class Engine implements WorkflowEngine {
   }
 
   // --- running instances -----------------------------------------------------------------------
+
+  private busy(): number {
+    return this.running.size + this.reserved;
+  }
 
   private launch(row: WorkflowRow, fresh: boolean): void {
     const entry: Running = { row };
@@ -445,7 +467,7 @@ class Engine implements WorkflowEngine {
         if (wakeAt !== null) this.scheduleWake(wakeAt);
         // An event committed between the look and the row saying what it waits for: look again.
         if (waits && (await this.internals.backend.readAll({ after: scannedTo, limit: 1, types: waitingFor })).length > 0) {
-          await this.backend.wake(waitingFor);
+          await this.backend.wake(waitingFor, Date.now());
           this.wakeUp();
         }
       }
@@ -470,7 +492,7 @@ class Engine implements WorkflowEngine {
 
   private async renew(): Promise<void> {
     const ids = [...this.running.keys()];
-    if (ids.length === 0 || this.stopping.signal.aborted) return;
+    if (ids.length === 0) return;
     try {
       const held = await this.backend.renew(this.owner, ids, this.settings.leaseTtl);
       const byId = new Map(held.map((h) => [h.id, h]));
@@ -501,12 +523,12 @@ class Engine implements WorkflowEngine {
     const kinds = [...this.definitions.keys()];
     while (!this.stopping.signal.aborted) {
       this.poked = false;
-      const free = this.settings.concurrency - this.running.size;
+      const free = this.settings.concurrency - this.busy();
       // Full: when a slot frees, look again at once.
       if (free <= 0) this.backlog = true;
       if (free > 0) {
         try {
-          const claimed = await this.backend.claim(this.owner, kinds, free, this.settings.leaseTtl);
+          const claimed = await this.backend.claim(this.owner, kinds, free, this.settings.leaseTtl, Date.now());
           this.backlog = claimed.length === free;
           for (const row of claimed) {
             if (this.stopping.signal.aborted) await this.write(row);
@@ -553,7 +575,9 @@ class Engine implements WorkflowEngine {
           continue;
         }
         after = page.at(-1)!.position;
-        await this.backend.wake([...new Set(page.map((e) => e.type))]);
+        const types = new Set(page.map((e) => e.type));
+        for (const { exec } of this.running.values()) exec?.eventsCommitted(types);
+        await this.backend.wake([...types], Date.now());
         this.wakeUp();
       } catch (error) {
         if (signal.aborted || this.internals.closed()) return;

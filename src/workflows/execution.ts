@@ -3,7 +3,7 @@ import type { NewEvent, RecordedEvent } from '../events/types.js';
 import { checkOptions } from '../events/validate.js';
 import type { EventStore } from '../store/event-store.js';
 import type { StepInfo, StepOptions, WaitOptions, WorkflowContext, WorkflowDefinition } from './define.js';
-import { toMs, type Duration } from './duration.js';
+import { MAX_TIMER, toMs, type Duration } from './duration.js';
 import { H, errorRecord, historyStream, type Ending, type ErrorRecord, type History, type OpRecord } from './history.js';
 import { currentStepKey, inStep } from './step-scope.js';
 
@@ -17,10 +17,17 @@ export type Outcome =
   /** Another engine took the instance, or the store failed: nothing more is written here. */
   | { readonly kind: 'abandoned'; readonly error?: unknown };
 
+/** An operation the code waits on that cannot finish now: a timer, a wait for an event, or new work when stopped. */
 interface Block {
   readonly wakeAt: number | null;
   readonly waitType?: string;
   readonly scannedTo?: bigint;
+  /**
+   * Tries to finish the operation in this run (its time came, or an event of its type did): its
+   * outcome (a rejection with `Blocked` if it still has to wait), or undefined when not yet.
+   */
+  readonly retry?: () => Promise<unknown> | undefined;
+  timer?: NodeJS.Timeout;
 }
 
 type BodyEnd = { kind: 'returned'; value: unknown } | { kind: 'threw'; error: unknown } | { kind: 'blocked' };
@@ -28,31 +35,20 @@ type BodyEnd = { kind: 'returned'; value: unknown } | { kind: 'threw'; error: un
 /** Thrown inside to unwind an operation when the instance is abandoned. */
 class Abandoned extends Error {}
 
-/** The code's own `match` threw: its error, not the store's. */
-class MatchError extends Error {}
-
-function matches(match: (event: RecordedEvent) => boolean, event: RecordedEvent): boolean {
-  try {
-    return match(event);
-  } catch (error) {
-    throw new MatchError('match threw', { cause: error });
-  }
-}
-
-/**
- * Thrown inside work in flight that has to wait (a wait with no event yet, a step stopped by a
- * closing engine): the work stops counting as in flight, and the code waits.
- */
+/** Thrown inside work that has to wait (no event yet, stopped by a closing engine or a cancel). */
 class Blocked extends Error {
   constructor(readonly block: Block) {
     super('blocked');
   }
 }
 
+/** The code's own `match` threw: its error, not the store's. */
+class MatchError extends Error {}
+
 interface Compensation {
   readonly name: string;
   readonly fn: (step: StepInfo) => unknown;
-  readonly options: Required<CheckedStep>;
+  readonly options: CheckedStep;
 }
 
 interface CheckedStep {
@@ -62,8 +58,11 @@ interface CheckedStep {
   timeout: number | undefined;
 }
 
+/** An operation's outcome, handed to the code by `deliver`. */
+type Settle = () => void;
+
 const never = <T>() => new Promise<T>(() => {});
-const fail = <T>(error: unknown) => handled(Promise.reject<T>(error instanceof Error ? error : new Error(String(error))));
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * An operation's promise, marked as handled: code that forgets to await one whose step fails must
@@ -74,11 +73,21 @@ function handled<T>(promise: Promise<T>): Promise<T> {
   return promise;
 }
 
+const asError = (error: unknown) => (error instanceof Error ? error : new Error(String(error)));
+const fail = <T>(error: unknown) => handled(Promise.reject<T>(asError(error)));
+
 /**
- * One run of an instance's code against its history: operations the history records are answered
- * from it, the first one it does not is carried out and recorded. New history events gather in
- * `pending` and are appended (with the stream version as expected version, which fences out any
- * other engine) before a new step runs, when the code waits, and at the end.
+ * One run of an instance's code against its history.
+ *
+ * Operations are numbered in the order the code calls them. One the history records is answered
+ * from it; the first it does not is carried out and recorded. Outcomes reach the code one per turn
+ * of the event loop, recorded ones first in the order they were recorded, then new ones in the
+ * order they came: each outcome's continuation runs to its next wait before the next outcome, so
+ * branches (`Promise.all`) call their operations in the same order on every run.
+ *
+ * New history events gather in `pending` and are appended (with the stream version this run saw
+ * as expected version, which fences out any other engine) before a new step runs, when the code
+ * waits, and at the end.
  */
 export class Execution {
   private seq = 0;
@@ -86,22 +95,31 @@ export class Execution {
   private version: number;
   /** Waits see events after this position. */
   private readonly after: bigint;
+  private readonly input: unknown;
   private readonly lastReceived = new Map<string, bigint>();
   private readonly compensations: Compensation[] = [];
+  /** Recorded operations the code has called, waiting for their turn: seq → hand the outcome over. */
+  private readonly called = new Map<number, () => Promise<void>>();
+  /** New outcomes, waiting for the recorded ones to be handed over first. */
+  private readonly outcomes: Settle[] = [];
+  private delivering = false;
+  /** How far the history's outcomes have been handed over. */
+  private replayAt = 0;
+  /** New work in flight (steps, scans, appends they wait on). */
   private inflight = 0;
-  private readonly blocks: Block[] = [];
+  private readonly blocks = new Set<Block>();
   private idleWaiters: (() => void)[] = [];
   private checking = false;
-  /** No new work: operations the history does not answer wait for ever (cancel, close). */
-  private stopped = false;
+  /** The engine closes: nothing new starts; the instance is handed back as it stands. */
+  private closing = false;
   private cancelling = false;
+  private bodyEnded = false;
   private abandoned: { error?: unknown } | undefined;
   private stuck: NonDeterminismError | undefined;
-  private finished = false;
+  private concluded = false;
   private endBody: (end: BodyEnd) => void = () => {};
   private appending: Promise<void> = Promise.resolve();
   private readonly controller = new AbortController();
-  private readonly input: unknown;
   readonly stream: string;
 
   constructor(
@@ -117,34 +135,37 @@ export class Execution {
     this.version = historyVersion;
     this.input = historyVersion === 0 ? start.input : history.input;
     this.after = historyVersion === 0 ? start.after : history.after!;
-    if (historyVersion === 0) this.pending.push({ type: H.started, data: { workflow: definition.name, version: definition.version, input: start.input, after: String(start.after) } });
-    if (history.cancelRequested) this.stopForCancel(false);
+    if (historyVersion === 0) {
+      this.pending.push({ type: H.started, data: { workflow: definition.name, version: definition.version, input: start.input, after: String(start.after) } });
+    }
+    if (history.cancelRequested) this.cancelling = true;
   }
 
-  /** Asks a running instance to stop and compensate: new work is not started, steps are aborted. */
+  /** Asks the instance to stop and compensate: no new step starts, running ones are aborted. */
   cancel(): void {
-    if (!this.cancelling) this.stopForCancel(true);
+    if (!this.cancelling) {
+      this.cancelling = true;
+      this.pending.push({ type: H.cancelRequested, data: {} });
+    }
     this.controller.abort();
   }
 
-  private stopForCancel(record: boolean): void {
-    this.cancelling = true;
-    this.stopped = true;
-    if (record) this.pending.push({ type: H.cancelRequested, data: {} });
-  }
-
-  /** The engine is closing: no new work; what runs finishes, and the instance waits to be run again. */
+  /** The engine is closing: nothing new starts; what runs finishes, and the instance waits to be run again. */
   stop(): void {
-    this.stopped = true;
+    this.closing = true;
     this.controller.abort();
   }
 
   /** Another engine holds the instance now (or the store failed: `error`). */
   abandon(error?: unknown): void {
     this.abandoned ??= error === undefined ? {} : { error };
-    this.stopped = true;
     this.controller.abort();
     this.endBody({ kind: 'blocked' });
+  }
+
+  /** Events of these types were committed: waits for them look again. */
+  eventsCommitted(types: ReadonlySet<string>): void {
+    for (const block of this.blocks) if (block.waitType !== undefined && types.has(block.waitType)) void block.retry?.();
   }
 
   async run(): Promise<Outcome> {
@@ -154,10 +175,14 @@ export class Execution {
       (value) => this.endBody({ kind: 'returned', value }),
       (error: unknown) => this.endBody({ kind: 'threw', error }),
     );
+    void this.deliver();
     const end = await body;
-    this.finished = true;
-    // Steps of other branches still running finish (and are recorded) before the ending.
-    if (!this.abandoned && !this.stuck) await this.idle();
+    this.bodyEnded = true;
+    // Branches still running finish, and are recorded, before the ending; what their outcomes
+    // lead to (a compensation registered after a step, say) happens first too.
+    if (!this.abandoned && !this.stuck) await this.settled();
+    this.concluded = true;
+    for (const block of this.blocks) clearTimeout(block.timer);
     try {
       return await this.conclude(end);
     } catch (error) {
@@ -170,7 +195,7 @@ export class Execution {
     if (this.abandoned) return { kind: 'abandoned', ...this.abandoned };
     if (this.stuck) return { kind: 'stuck', error: this.stuck };
     const unreached = [...this.history.ops.keys()].filter((seq) => seq >= this.seq);
-    if (unreached.length > 0 && !(end.kind === 'blocked' && this.stopped)) {
+    if (unreached.length > 0 && !(end.kind === 'blocked' && (this.closing || this.cancelling))) {
       const seq = Math.min(...unreached);
       const record = this.history.ops.get(seq)!;
       return { kind: 'stuck', error: this.nonDeterminism(`the history has ${describe(record.kind, nameOf(record))} as operation ${seq + 1}, which the code no longer reaches`) };
@@ -183,23 +208,28 @@ export class Execution {
         end = { kind: 'threw', error };
       }
     }
-    if (end.kind === 'blocked' && !this.cancelling) {
-      await this.flush();
-      const waits = this.blocks.filter((b) => b.waitType !== undefined);
-      const times = this.blocks.map((b) => b.wakeAt).filter((t): t is number => t !== null);
-      return {
-        kind: 'suspended',
-        wakeAt: times.length > 0 ? Math.min(...times) : null,
-        waitingFor: [...new Set(waits.map((b) => b.waitType!))],
-        scannedTo: waits.reduce((min, b) => (b.scannedTo! < min ? b.scannedTo! : min), waits[0]?.scannedTo ?? 0n),
-      };
-    }
+    if (end.kind === 'blocked' && !this.cancelling) return this.suspend();
     const failure = end.kind === 'threw' ? errorRecord(end.error) : undefined;
-    const compensationError = await this.compensate();
+    const compensated = await this.compensate();
     if (this.stuck) return { kind: 'stuck', error: this.stuck };
+    if (compensated === 'parked') return this.suspend();
+    const compensationError = compensated;
     if (this.cancelling) return this.end({ status: 'cancelled', ...(compensationError ? { compensationError } : {}) });
     if (compensationError) return this.end({ status: 'failed', error: failure!, compensationError });
     return this.end(this.compensations.length > 0 ? { status: 'compensated', error: failure! } : { status: 'failed', error: failure! });
+  }
+
+  private async suspend(): Promise<Outcome> {
+    await this.flush();
+    const blocks = [...this.blocks];
+    const waits = blocks.filter((b) => b.waitType !== undefined);
+    const times = blocks.map((b) => b.wakeAt).filter((t): t is number => t !== null);
+    return {
+      kind: 'suspended',
+      wakeAt: this.closing ? 0 : times.length > 0 ? Math.min(...times) : null,
+      waitingFor: [...new Set(waits.map((b) => b.waitType!))],
+      scannedTo: waits.reduce((min, b) => (b.scannedTo! < min ? b.scannedTo! : min), waits[0]?.scannedTo ?? 0n),
+    };
   }
 
   private async end(ending: Ending): Promise<Outcome> {
@@ -212,9 +242,13 @@ export class Execution {
 
   private nonDeterminism(detail: string): NonDeterminismError {
     this.stuck ??= new NonDeterminismError(this.definition.name, this.id, detail);
-    this.stopped = true;
     this.endBody({ kind: 'blocked' });
     return this.stuck;
+  }
+
+  /** New operations may start: not after the code ended, nor when cancelling, closing or given up. */
+  private get open(): boolean {
+    return !this.bodyEnded && !this.cancelling && !this.closing && !this.abandoned && !this.stuck;
   }
 
   // --- operations ------------------------------------------------------------------------------
@@ -239,7 +273,6 @@ export class Execution {
 
   /** The next operation's number and what the history says of it; a different operation there is non-determinism. */
   private next(kind: OpRecord['kind'], name: string | undefined): { seq: number; record: OpRecord | undefined } {
-    if (this.finished) throw new ConfigurationError(`workflow "${this.definition.name}": an operation after the workflow's code returned`);
     const seq = this.seq++;
     const record = this.history.ops.get(seq);
     if (record && (record.kind !== kind || nameOf(record) !== name)) {
@@ -248,17 +281,88 @@ export class Execution {
     return { seq, record };
   }
 
+  /** A recorded outcome: handed to the code when its turn in the history's order comes. */
+  private recorded<T>(seq: number, outcome: () => Promise<T> | T): Promise<T> {
+    return handled(
+      new Promise<T>((resolve, reject) => {
+        this.called.set(seq, async () => {
+          try {
+            resolve(await outcome());
+          } catch (error) {
+            reject(asError(error));
+          }
+        });
+      }),
+    );
+  }
+
+  /** A new outcome: handed to the code after the recorded ones, one per turn, in the order they came. */
+  private fresh<T>(work: Promise<T>): Promise<T> {
+    this.inflight++;
+    return handled(
+      new Promise<T>((resolve, reject) => {
+        work.then(
+          (value) => this.queue(() => resolve(value)),
+          (error: unknown) => {
+            if (error instanceof Abandoned) return this.done();
+            if (error instanceof Blocked) {
+              this.done();
+              return this.hold(error.block, resolve as (value: unknown) => void, reject);
+            }
+            this.queue(() => reject(asError(error)));
+          },
+        );
+      }),
+    );
+  }
+
+  private queue(settle: Settle): void {
+    this.outcomes.push(settle);
+    this.done();
+    void this.deliver();
+  }
+
+  /** Hands outcomes to the code one per turn: the history's first (in its order), then new ones. */
+  private async deliver(): Promise<void> {
+    if (this.delivering) return;
+    this.delivering = true;
+    try {
+      const order = this.history.order;
+      while (this.replayAt < order.length) {
+        await turn();
+        if (this.abandoned || this.stuck) return;
+        const seq = order[this.replayAt]!;
+        const outcome = this.called.get(seq);
+        if (!outcome) {
+          const record = this.history.ops.get(seq)!;
+          this.nonDeterminism(`the code does not reach ${describe(record.kind, nameOf(record))} (operation ${seq + 1}) where its history has it`);
+          return;
+        }
+        this.called.delete(seq);
+        this.replayAt++;
+        await outcome();
+      }
+      while (this.outcomes.length > 0) {
+        await turn();
+        this.outcomes.shift()!();
+      }
+    } finally {
+      this.delivering = false;
+      this.checkIdle();
+    }
+  }
+
   private step<T>(name: string, fn: (step: StepInfo) => Promise<T> | T, options: StepOptions | undefined): Promise<T> {
     try {
       if (typeof name !== 'string' || name === '') throw new ValidationError([{ path: ['name'], message: 'a step needs a name' }]);
       if (typeof fn !== 'function') throw new ValidationError([{ path: ['fn'], message: `step "${name}" needs a function` }]);
       const checked = checkStep(options);
       const { seq, record } = this.next('step', name);
-      if (record?.kind === 'step' && record.done) return Promise.resolve(record.done.result as T);
-      if (record?.kind === 'step' && record.failed) return fail(new StepFailedError(name, record.attempts, record.failed));
-      if (this.stopped) return this.block({ wakeAt: 0 });
+      if (record?.kind === 'step' && record.done) return this.recorded(seq, () => record.done!.result as T);
+      if (record?.kind === 'step' && record.failed) return this.recorded(seq, () => Promise.reject(new StepFailedError(name, record.attempts, record.failed!)));
+      if (!this.open) return this.block({ wakeAt: 0 });
       const attempts = record?.kind === 'step' ? record.attempts : 0;
-      return this.track(this.runStep(seq, name, fn, checked, attempts));
+      return this.fresh(this.runStep(seq, name, fn, checked, attempts));
     } catch (error) {
       return fail(error);
     }
@@ -268,7 +372,7 @@ export class Execution {
     // What the step may depend on (earlier results, recorded values) is durable before it acts.
     if (this.pending.some((e) => e.type !== H.started)) await this.flush();
     const key = `${this.stream}/${seq}`;
-    const value = await this.retrying(key, fn, options, attempts, (attempt, error, final) => ({
+    const value = await this.retrying(key, fn, options, attempts, false, (attempt, error, final) => ({
       type: H.stepFailed,
       data: { seq, step: name, attempt, error, final },
     }));
@@ -277,16 +381,25 @@ export class Execution {
     return value.result;
   }
 
-  /** Tries `fn` until it succeeds or its retries are spent, recording each failed try. */
+  /**
+   * Tries `fn` until it succeeds or its retries are spent, recording each failed try. A step does
+   * not start a try once the code ended, is cancelled or the engine closes; a compensation only
+   * stops for a closing engine. Either then waits to be run again.
+   */
   private async retrying<T>(
     key: string,
     fn: (step: StepInfo) => Promise<T> | T,
     options: CheckedStep,
     attempts: number,
+    compensation: boolean,
     failed: (attempt: number, error: ErrorRecord, final: boolean) => NewEvent,
   ): Promise<{ ok: true; result: T } | { ok: false; attempts: number; error: ErrorRecord }> {
+    const mayTry = () => {
+      if (this.abandoned || this.stuck) throw new Abandoned();
+      if (compensation ? this.closing : this.cancelling || this.closing) throw new Blocked({ wakeAt: 0 });
+    };
     for (let attempt = attempts + 1; ; attempt++) {
-      if (this.abandoned) throw new Abandoned();
+      mayTry();
       let error: unknown;
       try {
         return { ok: true, result: asJson(await this.attempt(key, fn, attempt, options.timeout), "the step's result") as T };
@@ -295,8 +408,8 @@ export class Execution {
       }
       if (this.abandoned) throw new Abandoned();
       // Stopped by a closing engine, not failed: not recorded, and tried again on the next run.
-      if (this.stopped && !this.cancelling) throw new Blocked({ wakeAt: 0 });
-      const final = attempt > options.retries || this.cancelling || !options.retryIf(error);
+      if (this.closing) throw new Blocked({ wakeAt: 0 });
+      const final = attempt > options.retries || (!compensation && this.cancelling) || !worthRetrying(options, error);
       const record = errorRecord(error);
       await this.append([failed(attempt, record, final)]);
       if (final) return { ok: false, attempts: attempt, error: record };
@@ -308,7 +421,8 @@ export class Execution {
   private attempt<T>(idempotencyKey: string, fn: (step: StepInfo) => Promise<T> | T, attempt: number, timeout: number | undefined): Promise<T> {
     const controller = new AbortController();
     const stop = () => controller.abort();
-    this.controller.signal.addEventListener('abort', stop, { once: true });
+    if (this.controller.signal.aborted) controller.abort();
+    else this.controller.signal.addEventListener('abort', stop, { once: true });
     const work = inStep(idempotencyKey, () => new Promise<T>((resolve) => resolve(fn({ idempotencyKey, attempt, signal: controller.signal }))));
     let timer: NodeJS.Timeout | undefined;
     const limited =
@@ -335,8 +449,11 @@ export class Execution {
     this.compensations.push({ name, fn, options: checkStep(options) });
   }
 
-  /** Runs the compensations registered so far, last first, each recorded; the error of one that failed for good. */
-  private async compensate(): Promise<ErrorRecord | undefined> {
+  /**
+   * Runs the compensations registered so far, last first, each recorded; the error of one that
+   * failed for good, or 'parked' when the engine closes in between.
+   */
+  private async compensate(): Promise<ErrorRecord | 'parked' | undefined> {
     for (let index = this.compensations.length - 1; index >= 0; index--) {
       const { name, fn, options } = this.compensations[index]!;
       const record = this.history.compensations.get(index);
@@ -346,11 +463,16 @@ export class Execution {
       }
       if (record?.done) continue;
       if (record?.failed) return record.failed;
-      const value = await this.retrying(`${this.stream}/compensate/${index}`, fn, { ...options, retries: options.retries }, record?.attempts ?? 0, (attempt, error, final) => ({
-        type: H.compensationFailed,
-        data: { index, name, attempt, error, final },
-      }));
-      if (!value.ok) return value.error;
+      try {
+        const value = await this.retrying(`${this.stream}/compensate/${index}`, fn, options, record?.attempts ?? 0, true, (attempt, error, final) => ({
+          type: H.compensationFailed,
+          data: { index, name, attempt, error, final },
+        }));
+        if (!value.ok) return value.error;
+      } catch (error) {
+        if (error instanceof Blocked) return 'parked';
+        throw error;
+      }
       // Durable before the next one: a crash resumes after it.
       await this.append([{ type: H.compensationCompleted, data: { index, name } }]);
     }
@@ -361,13 +483,17 @@ export class Execution {
     try {
       const ms = toMs(duration, ['duration']);
       const { seq, record } = this.next('sleep', undefined);
-      if (record?.kind === 'sleep' && record.fired) return Promise.resolve();
-      if (this.stopped) return this.block({ wakeAt: 0 });
+      if (record?.kind === 'sleep' && record.fired) return this.recorded(seq, () => undefined);
+      if (!this.open) return this.block({ wakeAt: 0 });
       const until = record?.kind === 'sleep' ? record.until : Date.now() + ms;
       if (!record) this.pending.push({ type: H.timerScheduled, data: { seq, until } });
-      if (Date.now() < until) return this.block({ wakeAt: until });
-      this.pending.push({ type: H.timerFired, data: { seq } });
-      return Promise.resolve();
+      const fire = () => {
+        this.pending.push({ type: H.timerFired, data: { seq } });
+        return Promise.resolve();
+      };
+      if (Date.now() >= until) return this.fresh(fire());
+      // Fired here if the instance still runs when its time comes; else by the engine that runs it then.
+      return this.wait({ wakeAt: until, retry: () => (Date.now() >= until && this.open ? fire() : undefined) });
     } catch (error) {
       return fail(error);
     }
@@ -382,18 +508,21 @@ export class Execution {
       const given = checkOptions(options).timeout;
       const timeout = given === undefined ? undefined : toMs(given, ['options', 'timeout']);
       const { seq, record } = this.next('wait', filter.type);
-      if (record?.kind === 'wait' && record.received) return this.track(this.received(filter.type, record.received));
-      if (record?.kind === 'wait' && record.timedOut) return Promise.resolve(undefined);
-      if (this.stopped) return this.block({ wakeAt: 0 });
-      return this.track(this.awaitEvent(seq, record?.kind === 'wait' ? record : undefined, filter, timeout));
+      if (record?.kind === 'wait' && record.received) {
+        const reading = this.received(filter.type, record.received);
+        return this.recorded(seq, () => reading);
+      }
+      if (record?.kind === 'wait' && record.timedOut) return this.recorded(seq, () => undefined);
+      if (!this.open) return this.block({ wakeAt: 0 });
+      return this.fresh(this.awaitEvent(seq, record?.kind === 'wait' ? record : undefined, filter, timeout));
     } catch (error) {
       return fail(error);
     }
   }
 
   private async received(type: string, received: { eventId: string; position: bigint }): Promise<RecordedEvent> {
-    const [event] = await this.io(() => this.store.getEvents([received.eventId]));
     this.lastReceived.set(type, received.position);
+    const [event] = await this.io(() => this.store.getEvents([received.eventId]));
     return event!;
   }
 
@@ -403,31 +532,47 @@ export class Execution {
     filter: { type: string; match?: (event: RecordedEvent) => boolean },
     timeout: number | undefined,
   ): Promise<RecordedEvent | undefined> {
-    let after = record?.after;
-    let timeoutAt = record ? record.timeoutAt : null;
-    if (after === undefined) {
-      after = this.lastReceived.get(filter.type) ?? this.after;
-      timeoutAt = timeout === undefined ? null : Date.now() + timeout;
-      this.pending.push({ type: H.eventAwaited, data: { seq, type: filter.type, after: String(after), timeoutAt } });
-    }
-    const head = await this.io(() => this.headPosition());
-    const found = await this.io(async () => {
-      for await (const event of this.store.readAll({ after, types: [filter.type] })) {
-        if (event.position > head) break;
-        if (!filter.match || matches(filter.match, event)) return event;
+    const after = record?.after ?? this.lastReceived.get(filter.type) ?? this.after;
+    const timeoutAt = record ? record.timeoutAt : timeout === undefined ? null : Date.now() + timeout;
+    if (!record) this.pending.push({ type: H.eventAwaited, data: { seq, type: filter.type, after: String(after), timeoutAt } });
+    // The last received event of this type is known now: a wait after this one starts after it.
+    const look = async (): Promise<{ event: RecordedEvent | undefined } | { block: Block }> => {
+      const head = await this.io(() => this.headPosition());
+      const found = await this.io(async () => {
+        for await (const event of this.store.readAll({ after, types: [filter.type] })) {
+          if (event.position > head) break;
+          if (!filter.match || matches(filter.match, event)) return event;
+        }
+        return undefined;
+      });
+      if (found) {
+        this.pending.push({ type: H.eventReceived, data: { seq, eventId: found.id, position: String(found.position) } });
+        this.lastReceived.set(filter.type, found.position);
+        return { event: found };
       }
-      return undefined;
-    });
-    if (found) {
-      this.pending.push({ type: H.eventReceived, data: { seq, eventId: found.id, position: String(found.position) } });
-      this.lastReceived.set(filter.type, found.position);
-      return found;
-    }
-    if (timeoutAt !== null && Date.now() >= timeoutAt) {
-      this.pending.push({ type: H.waitTimedOut, data: { seq } });
-      return undefined;
-    }
-    throw new Blocked({ wakeAt: timeoutAt, waitType: filter.type, scannedTo: head });
+      if (timeoutAt !== null && Date.now() >= timeoutAt) {
+        this.pending.push({ type: H.waitTimedOut, data: { seq } });
+        return { event: undefined };
+      }
+      return { block: { wakeAt: timeoutAt, waitType: filter.type, scannedTo: head } };
+    };
+    // While the instance runs, it looks again when an event of its type comes, or at its timeout.
+    let looking = false;
+    const retry = (): Promise<unknown> | undefined => {
+      if (looking || !this.open) return undefined;
+      looking = true;
+      return look().then((again) => {
+        looking = false;
+        if ('block' in again) throw new Blocked({ ...again.block, retry });
+        return again.event;
+      }, (error: unknown) => {
+        looking = false;
+        throw error;
+      });
+    };
+    const first = await look();
+    if ('block' in first) throw new Blocked({ ...first.block, retry });
+    return first.event;
   }
 
   private value(kind: 'now' | 'random', make: () => number): number {
@@ -440,49 +585,69 @@ export class Execution {
 
   // --- bookkeeping -----------------------------------------------------------------------------
 
-  /** The code waits here; once nothing else runs, the instance is suspended. */
+  /** The code waits here until run again. */
   private block<T>(block: Block): Promise<T> {
-    this.blocks.push(block);
+    this.blocks.add(block);
     this.checkIdle();
     return never();
   }
 
-  /** Counts work in flight; an operation of an abandoned instance never settles. */
-  private track<T>(work: Promise<T>): Promise<T> {
-    this.inflight++;
-    return handled(work.then(
-      (value) => {
-        this.done();
-        return value;
+  /** An operation that waits: see `hold`. */
+  private wait<T>(block: Block): Promise<T> {
+    return handled(new Promise<T>((resolve, reject) => this.hold(block, resolve as (value: unknown) => void, reject)));
+  }
+
+  /**
+   * The operation waits: the instance is suspended once nothing else runs. Until then its timer or
+   * an event of its type may finish it here (`retry`).
+   */
+  private hold(block: Block, resolve: (value: unknown) => void, reject: (error: Error) => void): void {
+    const entry: Block = {
+      ...block,
+      retry: () => {
+        if (this.concluded || !this.blocks.has(entry)) return undefined;
+        const outcome = block.retry?.();
+        if (outcome === undefined) return undefined;
+        this.blocks.delete(entry);
+        clearTimeout(entry.timer);
+        void this.fresh(outcome).then(resolve, reject);
+        return outcome;
       },
-      (error: unknown) => {
-        this.done();
-        if (error instanceof Abandoned) return never<T>();
-        if (error instanceof Blocked) return this.block<T>(error.block);
-        throw error;
-      },
-    ));
+    };
+    if (block.wakeAt !== null && block.wakeAt > 0) entry.timer = setTimeout(() => void entry.retry!(), Math.min(MAX_TIMER, Math.max(0, block.wakeAt - Date.now())));
+    this.blocks.add(entry);
+    this.checkIdle();
   }
 
   private done(): void {
     this.inflight--;
-    if (this.inflight === 0) {
-      for (const wake of this.idleWaiters.splice(0)) wake();
-    }
     this.checkIdle();
   }
 
-  private idle(): Promise<void> {
-    return this.inflight === 0 ? Promise.resolve() : new Promise((resolve) => this.idleWaiters.push(resolve));
+  /** Everything in flight has finished and every outcome has been handed over. */
+  private get idle(): boolean {
+    return this.inflight === 0 && !this.delivering && this.outcomes.length === 0;
   }
 
-  /** Blocked with nothing in flight, after the microtasks that might still make progress. */
+  private async settled(): Promise<void> {
+    for (;;) {
+      if (!this.idle) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+      await turn();
+      if (this.idle) return;
+    }
+  }
+
+  /** Idle and waiting on something: suspend, after the turn that might still make progress. */
   private checkIdle(): void {
-    if (this.checking || this.inflight > 0 || this.blocks.length === 0) return;
+    if (!this.idle) return;
+    for (const wake of this.idleWaiters.splice(0)) wake();
+    if (this.checking || this.blocks.size === 0 || this.bodyEnded) return;
     this.checking = true;
     setImmediate(() => {
       this.checking = false;
-      if (this.inflight === 0) this.endBody({ kind: 'blocked' });
+      if (!this.idle || this.bodyEnded) return;
+      this.bodyEnded = true; // nothing finishes here any more: the instance is suspended
+      this.endBody({ kind: 'blocked' });
     });
   }
 
@@ -520,6 +685,23 @@ export class Execution {
     const result = this.appending.then(run);
     this.appending = result.catch(() => {});
     return result;
+  }
+}
+
+function matches(match: (event: RecordedEvent) => boolean, event: RecordedEvent): boolean {
+  try {
+    return match(event);
+  } catch (error) {
+    throw new MatchError('match threw', { cause: error });
+  }
+}
+
+/** `retryIf` decides; one that throws says no. */
+function worthRetrying(options: CheckedStep, error: unknown): boolean {
+  try {
+    return options.retryIf(error) === true;
+  } catch {
+    return false;
   }
 }
 
@@ -564,22 +746,22 @@ function checkStep(options: StepOptions | undefined): CheckedStep {
   if (!Number.isSafeInteger(retries) || retries < 0 || retries > 1000) throw new ValidationError([{ path: ['options', 'retries'], message: 'must be an integer from 0 to 1000' }]);
   const b = typeof o.backoff === 'object' && o.backoff !== null ? o.backoff : { initial: o.backoff };
   const backoff = {
-    initial: b.initial === undefined ? 1000 : toMs(b.initial, ['options', 'backoff', 'initial']),
+    initial: b.initial === undefined ? 1000 : toMs(b.initial, ['options', 'backoff', 'initial'], MAX_TIMER),
     factor: b.factor ?? 2,
-    max: b.max === undefined ? 60_000 : toMs(b.max, ['options', 'backoff', 'max']),
+    max: b.max === undefined ? 60_000 : toMs(b.max, ['options', 'backoff', 'max'], MAX_TIMER),
   };
   if (typeof backoff.factor !== 'number' || !(backoff.factor >= 1 && backoff.factor <= 100)) {
     throw new ValidationError([{ path: ['options', 'backoff', 'factor'], message: 'must be a number from 1 to 100' }]);
   }
   const retryIf = o.retryIf ?? (() => true);
   if (typeof retryIf !== 'function') throw new ValidationError([{ path: ['options', 'retryIf'], message: 'must be a function' }]);
-  return { retries, retryIf, backoff, timeout: o.timeout === undefined ? undefined : toMs(o.timeout, ['options', 'timeout']) };
+  return { retries, retryIf, backoff, timeout: o.timeout === undefined ? undefined : toMs(o.timeout, ['options', 'timeout'], MAX_TIMER) };
 }
 
 function delay(ms: number, signal: AbortSignal): Promise<void> {
   if (ms <= 0 || signal.aborted) return Promise.resolve();
   return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
+    const timer = setTimeout(done, Math.min(ms, MAX_TIMER));
     function done() {
       clearTimeout(timer);
       signal.removeEventListener('abort', done);

@@ -64,6 +64,11 @@ export interface History {
   /** Waits see events after this position: the head when the instance was started (or its starting event). */
   readonly after: bigint | undefined;
   readonly ops: Map<number, OpRecord>;
+  /**
+   * The operations whose outcome the history has, in the order the outcomes were recorded: a
+   * replay hands outcomes to the code in this order, so its branches run as they first did.
+   */
+  readonly order: number[];
   readonly compensations: Map<number, CompensationRecord>;
   readonly cancelRequested: boolean;
   readonly ending: Ending | undefined;
@@ -73,6 +78,7 @@ type Data = Record<string, unknown>;
 
 export function readHistory(events: readonly RecordedEvent[]): History {
   const ops = new Map<number, OpRecord>();
+  const order: number[] = [];
   const compensations = new Map<number, CompensationRecord>();
   let input: unknown;
   let after: bigint | undefined;
@@ -89,24 +95,29 @@ export function readHistory(events: readonly RecordedEvent[]): History {
         break;
       case H.stepCompleted:
         ops.set(seq, { kind: 'step', name: d.step as string, attempts: (op?.kind === 'step' ? op.attempts : 0) + 1, done: { result: d.result } });
+        order.push(seq);
         break;
       case H.stepFailed:
         ops.set(seq, { kind: 'step', name: d.step as string, attempts: d.attempt as number, ...(d.final ? { failed: d.error as ErrorRecord } : {}) });
+        if (d.final) order.push(seq);
         break;
       case H.timerScheduled:
         ops.set(seq, { kind: 'sleep', until: d.until as number, fired: false });
         break;
       case H.timerFired:
         if (op?.kind === 'sleep') op.fired = true;
+        order.push(seq);
         break;
       case H.eventAwaited:
         ops.set(seq, { kind: 'wait', type: d.type as string, after: BigInt(d.after as string), timeoutAt: d.timeoutAt as number | null, timedOut: false });
         break;
       case H.eventReceived:
         if (op?.kind === 'wait') op.received = { eventId: d.eventId as string, position: BigInt(d.position as string) };
+        order.push(seq);
         break;
       case H.waitTimedOut:
         if (op?.kind === 'wait') op.timedOut = true;
+        order.push(seq);
         break;
       case H.valueRecorded:
         ops.set(seq, { kind: d.kind as 'now' | 'random', value: d.value as number });
@@ -142,5 +153,5 @@ export function readHistory(events: readonly RecordedEvent[]): History {
     }
   }
   const first = events[0];
-  return { version: first ? ((first.data as Data).version as number) : 0, input, after, ops, compensations, cancelRequested, ending };
+  return { version: first ? ((first.data as Data).version as number) : 0, input, after, ops, order, compensations, cancelRequested, ending };
 }

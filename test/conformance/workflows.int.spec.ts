@@ -117,6 +117,8 @@ conformance('workflows', ({ open, test }) => {
     await expect(startWorkflows(store, [a, a])).rejects.toBeInstanceOf(ConfigurationError);
     await expect(startWorkflows(store, [a], { concurrency: 0 })).rejects.toBeInstanceOf(ConfigurationError);
     expect(() => defineWorkflow({ name: 'bad name', run: async () => Promise.resolve() })).toThrow(ConfigurationError);
+    // A '-' could make two instances' history streams one: 'a-b' with id 'c' and 'a' with id 'b-c'.
+    expect(() => defineWorkflow({ name: 'a-b', run: async () => Promise.resolve() })).toThrow(ConfigurationError);
     expect(() => defineWorkflow({ name: 'v', version: 0, run: async () => Promise.resolve() })).toThrow(ConfigurationError);
   });
 
@@ -183,7 +185,7 @@ conformance('workflows', ({ open, test }) => {
   test('a compensation that fails for good ends the instance failed, keeping both errors', async () => {
     const store = await open();
     const wf = defineWorkflow({
-      name: 'bad-undo',
+      name: 'badUndo',
       async run(ctx) {
         ctx.compensate('undo', () => {
           throw new Error('cannot undo');
@@ -307,7 +309,7 @@ conformance('workflows', ({ open, test }) => {
   test('a wait sees events committed after start() was called, before the instance ran', async () => {
     const store = await open();
     const wf = defineWorkflow({
-      name: 'quick-reply',
+      name: 'quickReply',
       async run(ctx) {
         await ctx.step('slow start', () => new Promise((resolve) => setTimeout(resolve, 50)));
         const reply = await ctx.waitForEvent({ type: 'Reply' }, { timeout: '10s' });
@@ -324,7 +326,7 @@ conformance('workflows', ({ open, test }) => {
   test("a process manager's waits see the events after the event that started it", async () => {
     const store = await open();
     const wf = defineWorkflow({
-      name: 'paid-order',
+      name: 'paidOrder',
       startOn: { type: 'Placed', id: (e) => (e.data as { order: string }).order },
       async run(ctx, input: { order: string }) {
         const paid = await ctx.waitForEvent({ type: 'Paid', match: (e) => (e.data as { order: string }).order === input.order }, { timeout: '10s' });
@@ -354,6 +356,21 @@ conformance('workflows', ({ open, test }) => {
     await store.append('approvals', [{ type: 'Approved', data: { id: 'a1' } }]);
     const second = await engineOn(store, [wf]);
     expect(await (await second.get('a1'))!.result({ timeout: 10_000 })).toBe('approvals');
+  });
+
+  test('a retryIf that throws means no retry: the step fails for good, recorded', async () => {
+    const store = await open();
+    const wf = defineWorkflow({
+      name: 'badRetryIf',
+      async run(ctx) {
+        await ctx.step('s', () => {
+          throw new Error('boom');
+        }, { retries: 3, backoff: 1, retryIf: () => { throw new Error('retryIf broke'); } });
+      },
+    });
+    const engine = await engineOn(store, [wf]);
+    await expect((await engine.start(wf, undefined, { id: 'ri' })).result()).rejects.toMatchObject({ status: 'failed', error: { code: 'STEP_FAILED' } });
+    expect(types(await engine.history('ri')).filter((t) => t === 'WorkflowStepFailed')).toHaveLength(1);
   });
 
   test('a step appending through handle appends once, even when it is run again', async () => {
@@ -554,7 +571,7 @@ conformance('workflows', ({ open, test }) => {
   test('a cancel from another engine while a step runs is not lost when the instance then sleeps', async () => {
     const store = await open();
     const wf = defineWorkflow({
-      name: 'sleeps-after',
+      name: 'sleepsAfter',
       async run(ctx) {
         await ctx.step('slow', () => new Promise((resolve) => setTimeout(resolve, 150)));
         await ctx.sleep('1h');
@@ -570,7 +587,7 @@ conformance('workflows', ({ open, test }) => {
   test('a step the code forgot to await fails in the history, not in the process', async () => {
     const store = await open();
     const wf = defineWorkflow({
-      name: 'forgot-await',
+      name: 'forgotAwait',
       async run(ctx) {
         void ctx.step('unawaited', () => {
           throw new Error('nobody listens');
@@ -583,12 +600,201 @@ conformance('workflows', ({ open, test }) => {
     expect(types(await engine.history('f'))).toEqual(['WorkflowStarted', 'WorkflowStepFailed', 'WorkflowCompleted']);
   });
 
+  test('branches under Promise.all replay in the order they first ran', async () => {
+    const store = await open();
+    const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    const wf = defineWorkflow({
+      name: 'branches',
+      async run(ctx) {
+        const out = await Promise.all(
+          [50, 5, 25].map(async (ms, i) => {
+            const first = await ctx.step(`first ${i}`, async () => (await wait(ms), i));
+            return ctx.step(`then ${first}`, () => first * 10);
+          }),
+        );
+        await ctx.sleep(30); // the rest of the run is a replay
+        return [out, ctx.random() < 1];
+      },
+    });
+    const engine = await engineOn(store, [wf]);
+    expect(await (await engine.start(wf, undefined, { id: 'b' })).result()).toEqual([[0, 10, 20], true]);
+    const steps = (await engine.history('b')).filter((e) => e.type === 'WorkflowStepCompleted').map((e) => (e.data as { step: string }).step);
+    expect(steps).toEqual(['first 1', 'then 1', 'first 2', 'then 2', 'first 0', 'then 0']);
+  });
+
+  test('a compensation a branch registers after its step, while another branch fails, runs', async () => {
+    const store = await open();
+    const undone: string[] = [];
+    const wf = defineWorkflow({
+      name: 'branchUndo',
+      async run(ctx) {
+        await Promise.all([
+          ctx.step('fails', async () => {
+            await new Promise((resolve) => setTimeout(resolve, 10));
+            throw new Error('boom');
+          }),
+          (async () => {
+            await ctx.step('reserve', () => new Promise((resolve) => setTimeout(resolve, 80)));
+            ctx.compensate('release', () => void undone.push('release'));
+          })(),
+        ]);
+      },
+    });
+    const engine = await engineOn(store, [wf]);
+    await expect((await engine.start(wf, undefined)).result()).rejects.toMatchObject({ status: 'compensated' });
+    expect(undone).toEqual(['release']);
+  });
+
+  test('a cancel during a step’s backoff starts no new try; it compensates and ends cancelled', async () => {
+    const store = await open();
+    const tries: number[] = [];
+    const undone: string[] = [];
+    const wf = defineWorkflow({
+      name: 'cancelBackoff',
+      async run(ctx) {
+        ctx.compensate('undo', () => void undone.push('undo'));
+        await ctx.step('flaky', ({ attempt }) => {
+          tries.push(attempt);
+          if (attempt === 1) throw new Error('boom');
+        }, { retries: 5, backoff: '10s' });
+      },
+    });
+    const engine = await engineOn(store, [wf]);
+    const run = await engine.start(wf, undefined, { id: 'cb' });
+    await until(async () => (await engine.history('cb')).some((e) => e.type === 'WorkflowStepFailed'));
+    await engine.cancel('cb');
+    await expect(run.result({ timeout: 5000 })).rejects.toMatchObject({ status: 'cancelled' });
+    expect(tries).toEqual([1]);
+    expect(undone).toEqual(['undo']);
+  });
+
+  test('a cancel that comes while a step’s records are being written starts no later step', async () => {
+    const store = await open();
+    const ran: string[] = [];
+    const wf = defineWorkflow({
+      name: 'cancelBetween',
+      async run(ctx) {
+        await ctx.step('first', () => void ran.push('first'));
+        ctx.now(); // recorded: the next step writes it first
+        await ctx.step('second', () => void ran.push('second'));
+      },
+    });
+    const engine = await engineOn(store, [wf]);
+    const append = store.append.bind(store);
+    store.append = async (stream, events, options) => {
+      if (stream === 'workflow-cancelBetween-cbw') {
+        await engine.cancel('cbw');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      return append(stream, events, options);
+    };
+    const run = await engine.start(wf, undefined, { id: 'cbw' });
+    await expect(run.result({ timeout: 5000 })).rejects.toMatchObject({ status: 'cancelled' });
+    expect(ran).toEqual(['first']);
+  });
+
+  test('close during a compensation hands the instance back at once; another engine finishes it', async () => {
+    const store = await open();
+    let closing = true;
+    const wf = defineWorkflow({
+      name: 'closeUndo',
+      async run(ctx) {
+        ctx.compensate('undo', ({ signal }) =>
+          closing ? new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('aborted')))) : 'undone',
+        );
+        await ctx.step('fail', () => {
+          throw new Error('boom');
+        });
+      },
+    });
+    const first = await engineOn(store, [wf], { pollInterval: 20, leaseTtl: 60_000 });
+    await first.start(wf, undefined, { id: 'cu' });
+    await until(async () => (await first.history('cu')).some((e) => e.type === 'WorkflowStepFailed'));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await first.close();
+    closing = false;
+    const second = await engineOn(store, [wf], { pollInterval: 20, leaseTtl: 60_000 });
+    await expect((await second.get('cu'))!.result({ timeout: 5000 })).rejects.toMatchObject({ status: 'compensated' });
+  });
+
+  test('a closing engine keeps its leases while its steps finish: no other engine runs them meanwhile', async () => {
+    const store = await open();
+    let running = 0;
+    let most = 0;
+    const wf = defineWorkflow({
+      name: 'slowClose',
+      async run(ctx) {
+        await ctx.step('slow', async () => {
+          most = Math.max(most, ++running);
+          await new Promise((resolve) => setTimeout(resolve, 600)); // ignores its signal
+          running--;
+        });
+      },
+    });
+    const first = await engineOn(store, [wf], { pollInterval: 20, leaseTtl: 150 });
+    const run = await first.start(wf, undefined, { id: 'sc' });
+    await until(() => Promise.resolve(running === 1));
+    await engineOn(store, [wf], { pollInterval: 20, leaseTtl: 150 });
+    await first.close();
+    await run.result({ timeout: 5000 });
+    expect(most).toBe(1);
+  });
+
+  test('starts made side by side keep to the concurrency', async () => {
+    const store = await open();
+    let running = 0;
+    let most = 0;
+    const wf = defineWorkflow({
+      name: 'bounded',
+      async run(ctx) {
+        await ctx.step('work', async () => {
+          most = Math.max(most, ++running);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          running--;
+        });
+      },
+    });
+    const engine = await engineOn(store, [wf], { pollInterval: 20, leaseTtl: 2000, concurrency: 2 });
+    const runs = await Promise.all(Array.from({ length: 12 }, () => engine.start(wf, undefined)));
+    await Promise.all(runs.map((r) => r.result()));
+    expect(most).toBeLessThanOrEqual(2);
+  });
+
+  test('a timer and a wait finish while another branch’s step is still running', async () => {
+    const store = await open();
+    const seen: Record<string, number> = {};
+    const started = Date.now();
+    const wf = defineWorkflow({
+      name: 'race',
+      async run(ctx) {
+        const slow = ctx.step('slow', () => new Promise((resolve) => setTimeout(() => resolve('slow'), 1500)));
+        const first = await Promise.race([slow, ctx.sleep(100).then(() => 'timer')]);
+        seen.timer = Date.now() - started;
+        const event = await Promise.race([slow, ctx.waitForEvent({ type: 'Ping' }).then((e) => e?.type)]);
+        seen.event = Date.now() - started;
+        await slow;
+        return [first, event];
+      },
+    });
+    const engine = await engineOn(store, [wf]);
+    const run = await engine.start(wf, undefined, { id: 'rc' });
+    await until(() => Promise.resolve(seen.timer !== undefined));
+    await store.append('pings', [{ type: 'Ping', data: {} }]);
+    expect(await run.result()).toEqual(['timer', 'Ping']);
+    expect(seen.timer).toBeLessThan(1000);
+    expect(seen.event).toBeLessThan(1400);
+    expect(types(await engine.history('rc'))).toEqual(expect.arrayContaining(['WorkflowTimerFired', 'WorkflowEventReceived']));
+  });
+
   test('result() gives up after its timeout with TimeoutError', async () => {
     const store = await open();
     const wf = defineWorkflow({ name: 'forever', run: async (ctx) => ctx.sleep('1h') });
     const engine = await engineOn(store, [wf]);
     const run = await engine.start(wf, undefined);
     await expect(run.result({ timeout: 100 })).rejects.toMatchObject({ code: 'TIMEOUT' });
+    await expect(run.result({ timeout: '50ms' })).rejects.toMatchObject({ code: 'TIMEOUT' });
+    await expect(run.result({ timeout: Number.NaN })).rejects.toBeInstanceOf(ValidationError);
+    await expect(run.result({ timeout: 'soon' })).rejects.toBeInstanceOf(ValidationError);
   });
 
   test('a process manager starts one instance per id from the events, once, across restarts', async () => {
@@ -643,8 +849,11 @@ conformance('workflows', ({ open, test }) => {
       name: (ctx) => ctx.step('', () => 1),
       waitType: (ctx) => ctx.waitForEvent({ type: '' }),
       timeout: (ctx) => ctx.waitForEvent({ type: 'X' }, { timeout: 'later' }),
+      stepTimeout: (ctx) => ctx.step('s', () => 1, { timeout: '30d' }), // longer than a timer can wait
+      backoff: (ctx) => ctx.step('s', () => 1, { backoff: { max: '60d' } }),
+      retryIf: (ctx) => ctx.step('s', () => 1, { retryIf: 'yes' as never }),
     };
-    const wf = defineWorkflow({ name: 'bad-args', run: (ctx, input: string) => cases[input]!(ctx) });
+    const wf = defineWorkflow({ name: 'badArgs', run: (ctx, input: string) => cases[input]!(ctx) });
     const engine = await engineOn(store, [wf]);
     for (const name of Object.keys(cases)) {
       const error = await (await engine.start(wf, name)).result().catch((e: unknown) => e);
