@@ -26,7 +26,7 @@ for (const { orderId } of orders) {
     await new Promise((resolve) => setTimeout(resolve, 20)); // the process manager starts it
     handle = await engine.get(orderId);
   }
-  const outcome = await handle.result().catch((error: Error) => error.message);
+  const outcome = await handle.result().then(String, (error: Error) => error.message);
   console.log(`order ${orderId}: ${outcome}`);
 }
 

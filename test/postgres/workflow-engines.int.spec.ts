@@ -111,4 +111,13 @@ describe.skipIf(target.unavailable !== undefined)(`workflow engines in two proce
       survivor?.process.kill('SIGKILL');
     }
   });
+
+  it.each([[2000], [-2000]])('an engine whose clock is %d ms off the database’s runs a timer once, on its own time', { timeout: 60_000 }, async (skew) => {
+    const child = runTs(ENGINE, ['skew', target.url(), String(skew)]);
+    await child.waitForLine((l) => l.startsWith('runs'));
+    const [, runs, , elapsed] = child.lines.find((l) => l.startsWith('runs'))!.split(' ');
+    expect(Number(runs), 'the code ran when started and when the timer fired').toBe(2);
+    expect(Number(elapsed)).toBeGreaterThanOrEqual(1000);
+    expect(Number(elapsed)).toBeLessThan(3000);
+  });
 });

@@ -50,6 +50,25 @@ if (mode === 'transfer') {
   console.log(`woke ${Date.now() - due}`);
   await engine.close();
   await store.close();
+} else if (mode === 'skew') {
+  // skew <url> <ms>: this process's clock runs <ms> behind (negative: ahead of) the database's;
+  // an instance sleeps a second; prints 'runs <n>' with how often its code ran.
+  const real = Date.now;
+  Date.now = () => real() - count;
+  let runs = 0;
+  const nap = defineWorkflow({
+    name: 'skewed',
+    async run(ctx) {
+      runs++;
+      await ctx.sleep(1000);
+    },
+  });
+  const engine = await startWorkflows(store, [nap], { ...lease, pollInterval: 100 });
+  const started = real();
+  await (await engine.start(nap, undefined)).result();
+  console.log(`runs ${runs} after ${real() - started}`);
+  await engine.close();
+  await store.close();
 } else if (mode === 'trace') {
   const traced = defineWorkflow({
     name: 'traced',
