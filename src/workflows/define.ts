@@ -109,6 +109,18 @@ export function defineWorkflow<I = unknown, O = unknown, E extends RecordedEvent
   return Object.freeze({ ...definition, version, kind: 'workflow' as const });
 }
 
+/**
+ * Any workflow definition, whatever its input, result and events: what an engine takes. (A
+ * definition's types vary with its events in both directions, so no one `WorkflowDefinition<…>`
+ * holds them all.)
+ */
+export interface AnyWorkflow<I = never, O = unknown> {
+  readonly kind: 'workflow';
+  readonly name: string;
+  readonly version: number;
+  run(ctx: never, input: I): Promise<O>;
+}
+
 export function isWorkflow(value: unknown): value is WorkflowDefinition {
   return typeof value === 'object' && value !== null && (value as { kind?: unknown }).kind === 'workflow';
 }

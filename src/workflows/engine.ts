@@ -10,7 +10,7 @@ import { defineReactor } from '../projections/define.js';
 import { internalsOf, type StoreInternals } from '../projections/internals.js';
 import type { EventStore } from '../store/event-store.js';
 import { ANY_TYPE, FINAL_STATUSES, kindOf, type WorkflowBackend, type WorkflowRow, type WorkflowStatus } from './backend.js';
-import { isWorkflow, type WorkflowDefinition } from './define.js';
+import { isWorkflow, type AnyWorkflow, type WorkflowDefinition } from './define.js';
 import type { Duration } from './duration.js';
 import { Batcher } from './batcher.js';
 import { toMs } from './duration.js';
@@ -73,7 +73,7 @@ export interface ListOptions {
 
 export interface WorkflowEngine {
   /** Starts an instance, or returns the one with this id: the same id is the same instance. */
-  start<I, O>(workflow: WorkflowDefinition<I, O, RecordedEvent>, input: I, options?: { readonly id?: string }): Promise<WorkflowHandle<O>>;
+  start<I, O>(workflow: AnyWorkflow<I, O>, input: I, options?: { readonly id?: string }): Promise<WorkflowHandle<O>>;
   get(id: string): Promise<WorkflowHandle | undefined>;
   list(options?: ListOptions): Promise<WorkflowInfo[]>;
   /** The instance's history stream, oldest first. */
@@ -92,7 +92,7 @@ const WATCH_PAGE = 1000;
  * died), renews their leases, fires timers and wakes waits. Engines in several processes share
  * the work through the store.
  */
-export async function startWorkflows(store: EventStore, workflows: readonly WorkflowDefinition<unknown, unknown, RecordedEvent>[], options?: WorkflowEngineOptions): Promise<WorkflowEngine> {
+export async function startWorkflows(store: EventStore, workflows: readonly AnyWorkflow[], options?: WorkflowEngineOptions): Promise<WorkflowEngine> {
   const internals = internalsOf(store);
   if (!Array.isArray(workflows) || workflows.length === 0 || !workflows.every(isWorkflow)) {
     throw new ConfigurationError('startWorkflows takes an array of defineWorkflow(...) results');
@@ -209,7 +209,7 @@ class Engine implements WorkflowEngine {
 
   // --- public surface --------------------------------------------------------------------------
 
-  async start<I, O>(workflow: WorkflowDefinition<I, O, RecordedEvent>, input: I, options?: { readonly id?: string }): Promise<WorkflowHandle<O>> {
+  async start<I, O>(workflow: AnyWorkflow<I, O>, input: I, options?: { readonly id?: string }): Promise<WorkflowHandle<O>> {
     this.checkOpen();
     if (!isWorkflow(workflow)) throw new ConfigurationError('start takes a defineWorkflow(...) result');
     const definition = this.latest.get(workflow.name);
