@@ -128,6 +128,8 @@ function settings(options: WorkflowEngineOptions | undefined): Settings {
 interface Running {
   row: WorkflowRow;
   exec?: Execution;
+  /** A cancel asked for here before the run existed. */
+  cancel?: boolean;
 }
 
 class Engine implements WorkflowEngine {
@@ -305,8 +307,11 @@ class Engine implements WorkflowEngine {
     const row = await this.backend.requestCancel(id, Date.now());
     if (!row) return undefined;
     const here = this.running.get(id);
-    if (here?.exec && isActive(row)) here.exec.cancel();
-    else this.wakeUp();
+    if (here && isActive(row)) {
+      // Still loading its history: the run is told as soon as it exists.
+      here.cancel = true;
+      here.exec?.cancel();
+    } else this.wakeUp();
     return info(row);
   }
 
@@ -430,7 +435,7 @@ class Engine implements WorkflowEngine {
       after: BigInt(start.after),
     });
     entry.exec = exec;
-    if (row.cancelRequested) exec.cancel();
+    if (row.cancelRequested || entry.cancel) exec.cancel();
     if (this.closing) exec.stop();
     await this.settle(row, await exec.run());
   }
@@ -500,7 +505,10 @@ class Engine implements WorkflowEngine {
         const entry = this.running.get(id);
         const h = byId.get(id);
         if (!h) entry?.exec?.abandon();
-        else if (h.cancelRequested) entry?.exec?.cancel();
+        else if (h.cancelRequested && entry) {
+          entry.cancel = true;
+          entry.exec?.cancel();
+        }
       }
     } catch (error) {
       this.logger.warn({ error: String(error) }, 'workflow leases not renewed');

@@ -4,7 +4,7 @@ import { checkOptions } from '../events/validate.js';
 import type { EventStore } from '../store/event-store.js';
 import type { StepInfo, StepOptions, WaitOptions, WorkflowContext, WorkflowDefinition } from './define.js';
 import { MAX_TIMER, toMs, type Duration } from './duration.js';
-import { H, errorRecord, historyStream, type Ending, type ErrorRecord, type History, type OpRecord } from './history.js';
+import { H, errorRecord, historyStream, recordedError, type Ending, type ErrorRecord, type History, type OpRecord } from './history.js';
 import { currentStepKey, inStep } from './step-scope.js';
 
 /** How a run of an instance's code ended. */
@@ -119,6 +119,9 @@ export class Execution {
   private concluded = false;
   private endBody: (end: BodyEnd) => void = () => {};
   private appending: Promise<void> = Promise.resolve();
+  /** Aborted on cancel, close and abandon: steps stop. */
+  private readonly steps = new AbortController();
+  /** Aborted on close and abandon only: compensations run through a cancel. */
   private readonly controller = new AbortController();
   readonly stream: string;
 
@@ -147,18 +150,20 @@ export class Execution {
       this.cancelling = true;
       this.pending.push({ type: H.cancelRequested, data: {} });
     }
-    this.controller.abort();
+    this.steps.abort();
   }
 
   /** The engine is closing: nothing new starts; what runs finishes, and the instance waits to be run again. */
   stop(): void {
     this.closing = true;
+    this.steps.abort();
     this.controller.abort();
   }
 
   /** Another engine holds the instance now (or the store failed: `error`). */
   abandon(error?: unknown): void {
     this.abandoned ??= error === undefined ? {} : { error };
+    this.steps.abort();
     this.controller.abort();
     this.endBody({ kind: 'blocked' });
   }
@@ -394,6 +399,7 @@ export class Execution {
     compensation: boolean,
     failed: (attempt: number, error: ErrorRecord, final: boolean) => NewEvent,
   ): Promise<{ ok: true; result: T } | { ok: false; attempts: number; error: ErrorRecord }> {
+    const signal = compensation ? this.controller : this.steps;
     const mayTry = () => {
       if (this.abandoned || this.stuck) throw new Abandoned();
       if (compensation ? this.closing : this.cancelling || this.closing) throw new Blocked({ wakeAt: 0 });
@@ -402,7 +408,7 @@ export class Execution {
       mayTry();
       let error: unknown;
       try {
-        return { ok: true, result: asJson(await this.attempt(key, fn, attempt, options.timeout), "the step's result") as T };
+        return { ok: true, result: asJson(await this.attempt(key, fn, attempt, options.timeout, signal.signal), "the step's result") as T };
       } catch (thrown) {
         error = thrown;
       }
@@ -411,18 +417,24 @@ export class Execution {
       if (this.closing) throw new Blocked({ wakeAt: 0 });
       const final = attempt > options.retries || (!compensation && this.cancelling) || !worthRetrying(options, error);
       const record = errorRecord(error);
+      if (final) {
+        // Recorded with the outcome it hands the code, in the same turn: the history's order of
+        // outcomes is the order the code got them (another branch's may come meanwhile).
+        this.pending.push(failed(attempt, record, final));
+        return { ok: false, attempts: attempt, error: record };
+      }
+      // A try that failed is durable before the next: a crash does not reset the count.
       await this.append([failed(attempt, record, final)]);
-      if (final) return { ok: false, attempts: attempt, error: record };
       const wait = Math.min(options.backoff.max, options.backoff.initial * options.backoff.factor ** (attempt - 1));
-      await delay(wait, this.controller.signal);
+      await delay(wait, signal.signal);
     }
   }
 
-  private attempt<T>(idempotencyKey: string, fn: (step: StepInfo) => Promise<T> | T, attempt: number, timeout: number | undefined): Promise<T> {
+  private attempt<T>(idempotencyKey: string, fn: (step: StepInfo) => Promise<T> | T, attempt: number, timeout: number | undefined, outer: AbortSignal): Promise<T> {
     const controller = new AbortController();
     const stop = () => controller.abort();
-    if (this.controller.signal.aborted) controller.abort();
-    else this.controller.signal.addEventListener('abort', stop, { once: true });
+    if (outer.aborted) controller.abort();
+    else outer.addEventListener('abort', stop, { once: true });
     const work = inStep(idempotencyKey, () => new Promise<T>((resolve) => resolve(fn({ idempotencyKey, attempt, signal: controller.signal }))));
     let timer: NodeJS.Timeout | undefined;
     const limited =
@@ -439,7 +451,7 @@ export class Execution {
           ]);
     return limited.finally(() => {
       clearTimeout(timer);
-      this.controller.signal.removeEventListener('abort', stop);
+      outer.removeEventListener('abort', stop);
     });
   }
 
@@ -509,10 +521,12 @@ export class Execution {
       const timeout = given === undefined ? undefined : toMs(given, ['options', 'timeout']);
       const { seq, record } = this.next('wait', filter.type);
       if (record?.kind === 'wait' && record.received) {
-        const reading = this.received(filter.type, record.received);
+        // Read now, handed over in its turn; a failure abandons the run (and is not unhandled).
+        const reading = handled(this.received(filter.type, record.received));
         return this.recorded(seq, () => reading);
       }
       if (record?.kind === 'wait' && record.timedOut) return this.recorded(seq, () => undefined);
+      if (record?.kind === 'wait' && record.failed) return this.recorded(seq, () => Promise.reject(recordedError(record.failed!)));
       if (!this.open) return this.block({ wakeAt: 0 });
       return this.fresh(this.awaitEvent(seq, record?.kind === 'wait' ? record : undefined, filter, timeout));
     } catch (error) {
@@ -538,13 +552,22 @@ export class Execution {
     // The last received event of this type is known now: a wait after this one starts after it.
     const look = async (): Promise<{ event: RecordedEvent | undefined } | { block: Block }> => {
       const head = await this.io(() => this.headPosition());
-      const found = await this.io(async () => {
-        for await (const event of this.store.readAll({ after, types: [filter.type] })) {
-          if (event.position > head) break;
-          if (!filter.match || matches(filter.match, event)) return event;
-        }
-        return undefined;
-      });
+      let found: RecordedEvent | undefined;
+      try {
+        found = await this.io(async () => {
+          for await (const event of this.store.readAll({ after, types: [filter.type] })) {
+            if (event.position > head) break;
+            if (!filter.match || matches(filter.match, event)) return event;
+          }
+          return undefined;
+        });
+      } catch (error) {
+        if (!(error instanceof MatchError)) throw error;
+        // The code's `match` threw: the wait fails with that error, recorded like a step's.
+        const failure = errorRecord(error.cause);
+        this.pending.push({ type: H.waitFailed, data: { seq, error: failure } });
+        throw recordedError(failure);
+      }
       if (found) {
         this.pending.push({ type: H.eventReceived, data: { seq, eventId: found.id, position: String(found.position) } });
         this.lastReceived.set(filter.type, found.position);
@@ -602,6 +625,8 @@ export class Execution {
    * an event of its type may finish it here (`retry`).
    */
   private hold(block: Block, resolve: (value: unknown) => void, reject: (error: Error) => void): void {
+    // A run that is over holds nothing: the operation never settles, and no timer is left behind.
+    if (this.concluded || this.abandoned || this.stuck) return;
     const entry: Block = {
       ...block,
       retry: () => {
@@ -614,7 +639,17 @@ export class Execution {
         return outcome;
       },
     };
-    if (block.wakeAt !== null && block.wakeAt > 0) entry.timer = setTimeout(() => void entry.retry!(), Math.min(MAX_TIMER, Math.max(0, block.wakeAt - Date.now())));
+    const wakeAt = block.wakeAt;
+    if (wakeAt !== null && wakeAt > 0) {
+      // Timers may fire a little early by Date.now(): until it is time, set again.
+      const arm = () => {
+        entry.timer = setTimeout(() => {
+          if (entry.retry!() === undefined && this.blocks.has(entry) && this.open && !this.concluded) arm();
+        }, Math.min(MAX_TIMER, Math.max(1, wakeAt - Date.now())));
+        entry.timer.unref();
+      };
+      arm();
+    }
     this.blocks.add(entry);
     this.checkIdle();
   }
@@ -656,7 +691,7 @@ export class Execution {
     try {
       return await read();
     } catch (error) {
-      if (error instanceof MatchError) throw error.cause;
+      if (error instanceof MatchError) throw error;
       this.abandon(error);
       throw new Abandoned();
     }

@@ -10,6 +10,7 @@ export const H = {
   eventAwaited: 'WorkflowEventAwaited',
   eventReceived: 'WorkflowEventReceived',
   waitTimedOut: 'WorkflowWaitTimedOut',
+  waitFailed: 'WorkflowWaitFailed',
   valueRecorded: 'WorkflowValueRecorded',
   cancelRequested: 'WorkflowCancelRequested',
   compensationCompleted: 'WorkflowCompensationCompleted',
@@ -29,6 +30,11 @@ export interface ErrorRecord {
   readonly code?: string;
 }
 
+/** The error the code gets for a recorded one: the same on the first run and on a replay. */
+export function recordedError(record: ErrorRecord): Error {
+  return Object.assign(new Error(record.message), { name: record.name }, record.code === undefined ? {} : { code: record.code });
+}
+
 export function errorRecord(error: unknown): ErrorRecord {
   if (error instanceof Error) {
     const code = (error as { code?: unknown }).code;
@@ -41,7 +47,7 @@ export function errorRecord(error: unknown): ErrorRecord {
 export type OpRecord =
   | { kind: 'step'; name: string; attempts: number; done?: { result: unknown }; failed?: ErrorRecord }
   | { kind: 'sleep'; until: number; fired: boolean }
-  | { kind: 'wait'; type: string; after: bigint; timeoutAt: number | null; received?: { eventId: string; position: bigint }; timedOut: boolean }
+  | { kind: 'wait'; type: string; after: bigint; timeoutAt: number | null; received?: { eventId: string; position: bigint }; timedOut: boolean; failed?: ErrorRecord }
   | { kind: 'now' | 'random'; value: number };
 
 export interface CompensationRecord {
@@ -117,6 +123,10 @@ export function readHistory(events: readonly RecordedEvent[]): History {
         break;
       case H.waitTimedOut:
         if (op?.kind === 'wait') op.timedOut = true;
+        order.push(seq);
+        break;
+      case H.waitFailed:
+        if (op?.kind === 'wait') op.failed = d.error as ErrorRecord;
         order.push(seq);
         break;
       case H.valueRecorded:

@@ -696,12 +696,14 @@ conformance('workflows', ({ open, test }) => {
   test('close during a compensation hands the instance back at once; another engine finishes it', async () => {
     const store = await open();
     let closing = true;
+    let undoing = false;
     const wf = defineWorkflow({
       name: 'closeUndo',
       async run(ctx) {
-        ctx.compensate('undo', ({ signal }) =>
-          closing ? new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('aborted')))) : 'undone',
-        );
+        ctx.compensate('undo', ({ signal }) => {
+          undoing = true;
+          return closing ? new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('aborted')))) : 'undone';
+        });
         await ctx.step('fail', () => {
           throw new Error('boom');
         });
@@ -709,8 +711,7 @@ conformance('workflows', ({ open, test }) => {
     });
     const first = await engineOn(store, [wf], { pollInterval: 20, leaseTtl: 60_000 });
     await first.start(wf, undefined, { id: 'cu' });
-    await until(async () => (await first.history('cu')).some((e) => e.type === 'WorkflowStepFailed'));
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await until(() => Promise.resolve(undoing));
     await first.close();
     closing = false;
     const second = await engineOn(store, [wf], { pollInterval: 20, leaseTtl: 60_000 });
@@ -784,6 +785,133 @@ conformance('workflows', ({ open, test }) => {
     expect(seen.timer).toBeLessThan(1000);
     expect(seen.event).toBeLessThan(1400);
     expect(types(await engine.history('rc'))).toEqual(expect.arrayContaining(['WorkflowTimerFired', 'WorkflowEventReceived']));
+  });
+
+  test('a step failing while another branch’s step succeeds replays in the order they were recorded', async () => {
+    const store = await open();
+    const wf = defineWorkflow({
+      name: 'failOrder',
+      async run(ctx) {
+        let releaseB: () => void = () => {};
+        const b = new Promise<void>((resolve) => (releaseB = resolve));
+        await Promise.all([
+          (async () => {
+            try {
+              await ctx.step('a', () => {
+                setTimeout(releaseB, 0);
+                throw new Error('no');
+              });
+            } catch {
+              // handled: the branch goes on
+            }
+            await ctx.step('a2', () => 'a2');
+          })(),
+          (async () => {
+            await ctx.step('b', () => b.then(() => 'b'));
+            await ctx.step('b2', () => 'b2');
+          })(),
+        ]);
+        await ctx.sleep(30); // the rest is a replay
+        return 'ok';
+      },
+    });
+    const engine = await engineOn(store, [wf]);
+    for (let i = 0; i < 5; i++) expect(await (await engine.start(wf, undefined)).result()).toBe('ok');
+  });
+
+  test('a match that throws fails the wait, recorded: the code may catch it, and a replay agrees', async () => {
+    const store = await open();
+    const wf = defineWorkflow({
+      name: 'badMatch',
+      async run(ctx) {
+        let caught = '';
+        try {
+          await ctx.waitForEvent({ type: 'Ping', match: () => { throw new Error('bad match'); } });
+        } catch (error) {
+          caught = (error as Error).message;
+        }
+        await ctx.step('after', () => 1);
+        await ctx.sleep(30);
+        return caught;
+      },
+    });
+    const engine = await engineOn(store, [wf]);
+    const run = await engine.start(wf, undefined, { id: 'bm' });
+    await store.append('pings', [{ type: 'Ping', data: {} }]);
+    expect(await run.result()).toBe('bad match');
+    expect(types(await engine.history('bm'))).toContain('WorkflowWaitFailed');
+  });
+
+  test('after a cancel, compensations get a live signal and their backoff', async () => {
+    const store = await open();
+    const seen: { attempt: number; aborted: boolean }[] = [];
+    const wf = defineWorkflow({
+      name: 'undoAfterCancel',
+      async run(ctx) {
+        ctx.compensate('undo', ({ attempt, signal }) => {
+          seen.push({ attempt, aborted: signal.aborted });
+          if (attempt === 1) throw new Error('first undo fails');
+        }, { retries: 2, backoff: 50 });
+        await ctx.waitForEvent({ type: 'Never' });
+      },
+    });
+    const engine = await engineOn(store, [wf]);
+    const run = await engine.start(wf, undefined, { id: 'uc' });
+    await until(async () => (await run.status()).status === 'waiting');
+    await engine.cancel('uc');
+    const info = await run.result().catch(() => run.status());
+    expect(info).toMatchObject({ status: 'cancelled' });
+    expect((info as { error?: unknown }).error).toBeUndefined();
+    expect(seen).toEqual([{ attempt: 1, aborted: false }, { attempt: 2, aborted: false }]);
+  });
+
+  test('a cancel while the engine loads the instance’s history is not lost', async () => {
+    const store = await open();
+    const ran: string[] = [];
+    const wf = defineWorkflow({
+      name: 'cancelLoad',
+      async run(ctx) {
+        await ctx.sleep(50);
+        await ctx.step('after', () => void ran.push('after'));
+      },
+    });
+    const engine = await engineOn(store, [wf]);
+    const readStream = store.readStream.bind(store);
+    let loading = false;
+    store.readStream = (stream, options) => {
+      if (!stream.startsWith('workflow-cancelLoad-')) return readStream(stream, options);
+      loading = true;
+      return (async function* () {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        yield* readStream(stream, options);
+      })();
+    };
+    const run = await engine.start(wf, undefined, { id: 'cl' });
+    await until(() => Promise.resolve(loading));
+    await engine.cancel('cl');
+    await expect(run.result({ timeout: 5000 })).rejects.toMatchObject({ status: 'cancelled' });
+    expect(ran).toEqual([]);
+  });
+
+  test('a store error while a replay reads a received event abandons that run only; the instance goes on', async () => {
+    const store = await open();
+    const wf = defineWorkflow({
+      name: 'readFails',
+      async run(ctx) {
+        const event = await ctx.waitForEvent({ type: 'Approved' });
+        await ctx.sleep(30);
+        return event?.type;
+      },
+    });
+    const engine = await engineOn(store, [wf]);
+    const run = await engine.start(wf, undefined, { id: 'rf' });
+    await until(async () => (await run.status()).status === 'waiting');
+    const getEvents = store.getEvents.bind(store);
+    let failures = 1;
+    store.getEvents = (ids) => (failures-- > 0 ? Promise.reject(new Error('database went away')) : getEvents(ids));
+    await store.append('approvals', [{ type: 'Approved', data: {} }]);
+    expect(await run.result({ timeout: 10_000 })).toBe('Approved');
+    expect(failures).toBeLessThan(0);
   });
 
   test('result() gives up after its timeout with TimeoutError', async () => {
