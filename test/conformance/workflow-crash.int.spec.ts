@@ -11,7 +11,7 @@ import { ACCOUNTS, OPENING_BALANCE, transfer, type AccountEvent } from '../suppo
 // itself right after an effect, before the step that made it is recorded. A new child resumes the
 // work each time. Afterwards every transfer has ended completed or compensated, no account event
 // was applied twice, and the money is all there.
-const TRANSFERS = 60;
+const TRANSFERS = 80;
 const KILLS = 12;
 const ENGINE = join(import.meta.dirname, '../support/workflow-engine.ts');
 const seed = crashSeed;
@@ -40,6 +40,7 @@ for (const target of targets) {
         expect(exit).toBe('SIGKILL');
         kills++;
       }
+      expect(kills, 'children killed before they had ended every transfer').toBeGreaterThanOrEqual(KILLS / 2);
       const finisher = runTs(ENGINE, ['transfer', url, String(TRANSFERS), '0']);
       await finisher.waitForLine((l) => l === 'ended');
       expect(await finisher.exited).toBe(0);

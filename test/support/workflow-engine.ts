@@ -26,7 +26,11 @@ if (mode === 'transfer') {
   const engine = await startWorkflows(store, [saga], { ...lease, concurrency: 8 });
   console.log('started');
   const handles = [];
-  for (let n = 0; n < count; n++) handles.push(await engine.start(saga, transfer(n), { id: `t${n}` }));
+  // Started a few milliseconds apart, so that a kill finds work in every stage.
+  for (let n = 0; n < count; n++) {
+    handles.push(await engine.start(saga, transfer(n), { id: `t${n}` }));
+    await new Promise((resolve) => setTimeout(resolve, 3));
+  }
   await Promise.allSettled(handles.map((h) => h.result()));
   console.log('ended');
   await engine.close();
