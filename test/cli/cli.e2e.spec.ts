@@ -1,0 +1,165 @@
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { defineProjection, defineWorkflow, openStore, startProjections, startWorkflows } from '../../src/index.js';
+import { dropSchema, freshSchema, postgres } from '../support/postgres.js';
+
+// The factline command, run as a user runs it: the built file in a child process, in a folder of
+// its own, with real store files.
+const CLI = join(process.cwd(), 'dist/cli/main.js');
+const dir = mkdtempSync(join(tmpdir(), 'factline-cli-'));
+const schemas: string[] = [];
+afterAll(async () => {
+  rmSync(dir, { recursive: true, force: true });
+  for (const schema of schemas) await dropSchema(schema);
+});
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function factline(args: readonly string[], env: Record<string, string> = {}): Promise<Result> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, ...args], { cwd: dir, env: { ...process.env, FACTLINE_STORE: '', ...env } });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+const lines = (text: string) => text.split('\n').filter((l) => l !== '');
+
+describe('factline', () => {
+  it('--help lists the commands; each command has its own --help; --version', async () => {
+    const help = await factline(['--help']);
+    expect(help.code).toBe(0);
+    for (const name of ['migrate', 'append', 'read', 'tail', 'projections', 'workflows']) expect(help.stdout).toMatch(new RegExp(`^  ${name}\\s`, 'm'));
+    const read = await factline(['read', '--help']);
+    expect(read.stdout).toMatch(/^usage: factline read <stream>/);
+    expect(read.stdout).toContain('--backward');
+    expect((await factline(['help', 'append'])).stdout).toMatch(/^usage: factline append/);
+    expect((await factline(['--version'])).stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
+  it('appends and reads back on the default store, ./data/factline.db', async () => {
+    expect((await factline(['migrate'])).stdout).toContain('ready');
+    expect(existsSync(join(dir, 'data/factline.db'))).toBe(true);
+    expect((await factline(['append', 'cart-1', 'CartOpened', '{"customer":"ada"}'])).stdout.trim()).toBe('appended to cart-1: version 1, position 1');
+    await factline(['append', 'cart-1', 'ItemAdded', '{"sku":"tea"}', '--expected-version', '1', '--metadata', '{"userId":"u1"}']);
+    await factline(['append', 'cart-1', 'ItemAdded', '{"sku":"jam"}']);
+    const human = lines((await factline(['read', 'cart-1'])).stdout);
+    expect(human.map((l) => l.split(/\s+/)[3])).toEqual(['CartOpened', 'ItemAdded', 'ItemAdded']);
+    expect(human[1]).toMatch(/^v2 {2}#2 {2}\d{4}-\d\d-\d\dT.* {2}ItemAdded {2}\{"sku":"tea"\}$/);
+    const json = lines((await factline(['read', 'cart-1', '--json'])).stdout).map((l) => JSON.parse(l) as { version: number; metadata: object; position: string });
+    expect(json.map((e) => e.version)).toEqual([1, 2, 3]);
+    expect(json[1]).toMatchObject({ position: '2', metadata: { userId: 'u1' } });
+    const range = lines((await factline(['read', 'cart-1', '--from', '2', '--backward', '--json'])).stdout).map((l) => (JSON.parse(l) as { version: number }).version);
+    expect(range).toEqual([3, 2]);
+    expect(lines((await factline(['read', 'cart-1', '--limit', '1'])).stdout)).toHaveLength(1);
+    const none = await factline(['read', 'nothing-here']);
+    expect(none).toMatchObject({ code: 0, stdout: '' });
+    expect(none.stderr).toContain('no events in nothing-here');
+  });
+
+  it('says what went wrong and exits non-zero: 2 for a wrong call, 1 for a refused one', async () => {
+    const conflict = await factline(['append', 'cart-9', 'A', '{}', '--expected-version', '5']);
+    expect(conflict.code).toBe(1);
+    expect(conflict.stderr).toMatch(/stream "cart-9" is at version 0, expected 5 \[CONCURRENCY\]/);
+    const cases: [string[], RegExp][] = [
+      [['frob'], /unknown command "frob"/],
+      [['read'], /read needs <stream>/],
+      [['read', 'a', 'b'], /too many arguments/],
+      [['read', 'a', '--bogus'], /Unknown option '--bogus'/],
+      [['read', 'a', '--from', 'x'], /--from must be a whole number/],
+      [['append', 's', 'T', '{oops'], /<json> is not JSON/],
+      [['workflows', 'frob'], /unknown workflows command/],
+      [['workflows', 'list', '--status', 'done'], /unknown status "done"/],
+      [['projections', 'frob'], /unknown projections command/],
+    ];
+    for (const [args, message] of cases) {
+      const result = await factline(args);
+      expect(result.code, args.join(' ')).toBe(2);
+      expect(result.stderr, args.join(' ')).toMatch(message);
+      expect(result.stderr).toContain('factline --help');
+    }
+    const badStore = await factline(['read', 'x', '--store', 'mysql://nope']);
+    expect(badStore.code).toBe(1);
+    expect(badStore.stderr).toMatch(/unsupported store URL.*\[CONFIGURATION\]/);
+    const badExpected = await factline(['append', 's', 'T', '{}', '--expected-version', 'soon']);
+    expect(badExpected).toMatchObject({ code: 1 });
+    expect(badExpected.stderr).toContain('[VALIDATION]');
+    const badEvent = await factline(['append', 's', '', '{}']);
+    expect(badEvent.code).toBe(1);
+    expect(badEvent.stderr).toContain('[VALIDATION]');
+  });
+
+  it('tail prints events as other processes commit them, filtered by type and prefix', async () => {
+    const store = `sqlite:${join(dir, 'tail.db')}`;
+    await factline(['append', 'order-0', 'OrderPlaced', '{"n":0}', '--store', store]); // before the tail: not shown
+    const child = spawn(process.execPath, [CLI, 'tail', '--store', store, '--prefix', 'order-', '--types', 'OrderPlaced', '--limit', '2', '--json'], { cwd: dir });
+    const out: string[] = [];
+    createInterface({ input: child.stdout }).on('line', (l) => out.push(l));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    await new Promise((resolve) => setTimeout(resolve, 800)); // the tail is up
+    await factline(['append', 'cart-5', 'OrderPlaced', '{"n":"other stream"}', '--store', store]);
+    await factline(['append', 'order-1', 'OrderShipped', '{"n":"other type"}', '--store', store]);
+    await factline(['append', 'order-1', 'OrderPlaced', '{"n":1}', '--store', store]);
+    await factline(['append', 'order-2', 'OrderPlaced', '{"n":2}', '--store', store]);
+    expect(await exited).toBe(0);
+    expect(out.map((l) => (JSON.parse(l) as { data: { n: number } }).data.n)).toEqual([1, 2]);
+  });
+
+  it('projections status and workflows list and show report what runs on the store', async () => {
+    const url = `sqlite:${join(dir, 'running.db')}`;
+    const store = await openStore(url);
+    const counter = defineProjection({ name: 'counter', version: 2, async handle(_e, { documents }) { await documents('counts').upsert('all', { n: 1 }); } });
+    const daemon = await startProjections(store, [counter]);
+    const { position } = await store.append('s-1', [{ type: 'Ticked', data: {} }]);
+    await daemon.waitFor(position);
+    await daemon.close();
+    const hello = defineWorkflow({ name: 'hello', run: async (ctx, input: { who: string }) => ctx.step('greet', () => `hello ${input.who}`) });
+    const waits = defineWorkflow({ name: 'waits', run: async (ctx) => ctx.waitForEvent({ type: 'Never' }) });
+    const engine = await startWorkflows(store, [hello, waits]);
+    await (await engine.start(hello, { who: 'ada' }, { id: 'h-1' })).result();
+    const waiting = await engine.start(waits, undefined, { id: 'w-1' });
+    while ((await waiting.status()).status !== 'waiting') await new Promise((resolve) => setTimeout(resolve, 10));
+    await engine.close();
+    await store.close();
+
+    const status = await factline(['projections', 'status', '--store', url]);
+    expect(status.stdout).toMatch(/^counter \(generation 1, version 2\): live, at 1 of \d+, not running$/m);
+    const statusJson = JSON.parse(lines((await factline(['projections', 'status', '--store', url, '--json'])).stdout)[0]!) as object;
+    expect(statusJson).toMatchObject({ name: 'counter', status: 'live', checkpoint: '1' });
+
+    const list = lines((await factline(['workflows', 'list', '--store', url])).stdout);
+    expect(list).toHaveLength(2);
+    expect(list[0]).toMatch(/^h-1 {2}hello@1 {2}completed/);
+    expect(list[1]).toMatch(/^w-1 {2}waits@1 {2}waiting .*waiting for Never/);
+    expect(lines((await factline(['workflows', 'list', '--status', 'completed', '--store', url])).stdout)).toHaveLength(1);
+    const show = await factline(['workflows', 'show', 'h-1', '--store', url, '--json']);
+    const shown = JSON.parse(show.stdout) as { result: string; history: { type: string }[] };
+    expect(shown.result).toBe('hello ada');
+    expect(shown.history.map((e) => e.type)).toEqual(['WorkflowStarted', 'WorkflowStepCompleted', 'WorkflowCompleted']);
+    const human = lines((await factline(['workflows', 'show', 'h-1', '--store', url])).stdout);
+    expect(human).toHaveLength(4);
+    const missing = await factline(['workflows', 'show', 'nope', '--store', url]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('no workflow instance "nope"');
+  });
+
+  it.skipIf(postgres.reason !== undefined)(`works on PostgreSQL with --store or FACTLINE_STORE${postgres.reason ? ` (skipped: ${postgres.reason})` : ''}`, async () => {
+    const schema = freshSchema();
+    schemas.push(schema);
+    const url = `${postgres.url}?schema=${schema}`;
+    expect((await factline(['append', 'pg-1', 'Hello', '{"from":"cli"}', '--store', url])).code).toBe(0);
+    const read = await factline(['read', 'pg-1', '--json'], { FACTLINE_STORE: url });
+    expect((JSON.parse(read.stdout) as { data: object }).data).toEqual({ from: 'cli' });
+  });
+});
