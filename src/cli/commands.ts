@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ValidationError } from '../events/errors.js';
 import type { ExpectedVersion, Metadata, RecordedEvent } from '../events/types.js';
@@ -6,6 +7,7 @@ import type { EventStore } from '../store/event-store.js';
 import { openStore } from '../store/open-store.js';
 import { ACTIVE_STATUSES, FINAL_STATUSES, type WorkflowRow, type WorkflowStatus } from '../workflows/backend.js';
 import { historyStream } from '../workflows/history.js';
+import { exportEvents, importEvents, progressBar } from './move.js';
 
 /** A mistake in how the command was called: exit code 2, with a hint. */
 export class UsageError extends Error {
@@ -121,6 +123,39 @@ export const commands: readonly Command[] = [
         print(values, eventJson(event), () => `#${event.position}  ${event.stream}  v${event.version}  ${event.type}  ${JSON.stringify(event.data)}`);
         if (++seen >= limit) controller.abort();
       }
+      return 0;
+    },
+  },
+  {
+    name: 'export',
+    summary: 'write every event to NDJSON (to move a store)',
+    usage: 'factline export [--out FILE]',
+    details: 'One event per line in position order, as stored: id, stream, version, type, data, metadata, schema version and time. To standard output unless --out names a file.',
+    options: { out: { type: 'string' } },
+    positionals: [],
+    action: async (store, { values }) => {
+      const out = values.out as string | undefined;
+      const bar = progressBar('exporting');
+      const count = await exportEvents(store, out, bar);
+      bar.end();
+      process.stderr.write(`exported ${count.toLocaleString('en')} events${out ? ` to ${out}` : ''}\n`);
+      return 0;
+    },
+  },
+  {
+    name: 'import',
+    summary: 'append the events of an export (ids, versions, metadata and times kept)',
+    usage: 'factline import <file>',
+    details: 'Appends each stream\'s events at their versions, so an import into a store that has other events in those streams is refused. Importing the same file again adds nothing.',
+    options: {},
+    positionals: ['file'],
+    action: async (store, { values, positionals }) => {
+      const file = positionals[0]!;
+      if (!existsSync(file)) throw new UsageError(`no file "${file}"`, 'make one with: factline export --out FILE');
+      const bar = progressBar('importing');
+      const { events, streams } = await importEvents(store, file, bar);
+      bar.end();
+      print(values, { events, streams }, () => `imported ${events.toLocaleString('en')} events in ${streams.toLocaleString('en')} streams`);
       return 0;
     },
   },

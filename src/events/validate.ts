@@ -23,6 +23,8 @@ export interface PreparedEvent {
   readonly schemaVersion: number;
   /** True when the caller chose the id; only such ids can already be in the store. */
   readonly idGiven: boolean;
+  /** When it was recorded, for an event moved from another store (epoch ms); else the commit's time. */
+  readonly recordedAt?: number;
 }
 
 export function checkStreamName(stream: unknown): asserts stream is string {

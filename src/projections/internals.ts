@@ -1,5 +1,6 @@
 import { ConfigurationError } from '../events/errors.js';
-import type { RecordedEvent } from '../events/types.js';
+import type { ExpectedVersion, Metadata, RecordedEvent } from '../events/types.js';
+import type { AppendResult } from '../store/event-store.js';
 import type { Logger } from '../observability/logger.js';
 import type { StoreBackend, StoredEvent } from '../store/backend.js';
 
@@ -13,6 +14,22 @@ export interface StoreInternals {
   readonly waitForCommit: (seen: bigint, signal: AbortSignal | undefined, timeout: number) => Promise<void>;
   readonly logger: Logger;
   readonly closed: () => boolean;
+  /**
+   * Appends events moved from another store, keeping their ids, types, data (as stored: not
+   * validated, not upcast), metadata, schema versions and times. In the order of the calls.
+   */
+  readonly importAppend: (stream: string, events: readonly ImportedEvent[], expectedVersion: ExpectedVersion) => Promise<AppendResult>;
+}
+
+/** An event as another store recorded it. */
+export interface ImportedEvent {
+  readonly id: string;
+  readonly type: string;
+  readonly data: unknown;
+  readonly metadata?: Metadata;
+  readonly schemaVersion: number;
+  /** Epoch ms. */
+  readonly recordedAt: number;
 }
 
 const registry = new WeakMap<object, StoreInternals>();

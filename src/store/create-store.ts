@@ -1,7 +1,7 @@
 import { ConfigurationError, StoreClosedError, StreamDeletedError, ValidationError, isStoreUnavailableError } from '../events/errors.js';
 import { isUuid } from '../events/uuid.js';
 import type { DefinedEvents, EventOf, NewEventOf } from '../events/definitions.js';
-import type { NewEvent, RecordedEvent } from '../events/types.js';
+import type { ExpectedVersion, NewEvent, RecordedEvent } from '../events/types.js';
 import { checkExpectedVersion, checkOptions, checkStreamName, prepareEvents } from '../events/validate.js';
 import { MAX_POSITION, type StoreBackend, type StoredEvent } from './backend.js';
 import { ChangeFeed } from './change-feed.js';
@@ -24,7 +24,7 @@ import type { InlineHook } from './backend.js';
 import { indexedFields, type ProjectionDefinition } from '../projections/define.js';
 import { storeCollection, type DocumentCollection, type DocumentData } from '../projections/documents.js';
 import { checkInline, inlineHook } from '../projections/inline.js';
-import { registerInternals } from '../projections/internals.js';
+import { registerInternals, type ImportedEvent } from '../projections/internals.js';
 import { refuseInHandler } from '../projections/handler-scope.js';
 
 /** Options every store takes, whatever its adapter. */
@@ -139,6 +139,7 @@ class CoreStore implements EventStore {
       waitForCommit: (seen, signal, timeout) => this.feed.wait(seen, signal, timeout),
       logger,
       closed: () => this.closing !== undefined,
+      importAppend: (stream, events, expectedVersion) => this.importAppend(stream, events, expectedVersion),
     });
     this.committer = new GroupCommitter((requests) => this.commit(requests), {
       maxRequests: settings.maxBatchAppends,
@@ -167,6 +168,20 @@ class CoreStore implements EventStore {
     const prepared = prepareEvents(stream, input, this.settings.maxEventSize, this.events?.versionOf);
     this.checkOpen(); // schemas may validate asynchronously: the store may have closed meanwhile
     return this.committer.submit({ kind: 'append', stream, events: prepared, expectedVersion });
+  }
+
+  /** See `StoreInternals.importAppend`: the checks of an append, with the given versions and times. */
+  private importAppend(stream: string, events: readonly ImportedEvent[], expectedVersion: ExpectedVersion): Promise<AppendResult> {
+    this.checkOpen();
+    checkStreamName(stream);
+    const prepared = prepareEvents(stream, events.map((e) => ({ id: e.id, type: e.type, data: e.data, ...(e.metadata ? { metadata: e.metadata } : {}) })), this.settings.maxEventSize);
+    const issues = events.flatMap((e, i) => [
+      ...(Number.isSafeInteger(e.schemaVersion) && e.schemaVersion >= 1 ? [] : [{ path: ['events', i, 'schemaVersion'], message: 'must be an integer ≥ 1' }]),
+      ...(Number.isSafeInteger(e.recordedAt) && e.recordedAt >= 0 ? [] : [{ path: ['events', i, 'recordedAt'], message: 'must be a time' }]),
+    ]);
+    if (issues.length > 0) throw new ValidationError(issues);
+    const moved = prepared.map((p, i) => ({ ...p, schemaVersion: events[i]!.schemaVersion, recordedAt: events[i]!.recordedAt }));
+    return this.committer.submit({ kind: 'append', stream, events: moved, expectedVersion: checkExpectedVersion(expectedVersion) });
   }
 
   async deleteStream(stream: string, options?: DeleteStreamOptions): Promise<void> {

@@ -67,10 +67,14 @@ export function planBatch(
     if (conflict) return { ok: false, error: conflict };
     if (request.events.length === 0) return { ok: true, result: { version: head?.version ?? 0, position: head?.position ?? 0n } };
 
-    const recordedAt = Math.max(now, head?.updatedAt ?? 0);
+    // Time never goes back within a stream: not before its last event, not before the one before.
+    let recordedAt = Math.max(now, head?.updatedAt ?? 0);
+    let last = head?.updatedAt ?? 0;
     let version = head?.version ?? 0;
     for (const e of request.events) {
       if (e.idGiven) claimed.add(e.id);
+      if (e.recordedAt !== undefined) recordedAt = Math.max(e.recordedAt, last);
+      last = recordedAt;
       rows.push({
         id: e.id,
         stream: request.stream,

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { defineProjection, defineWorkflow, openStore, startProjections, startWorkflows } from '../../src/index.js';
+import { z } from 'zod';
+import { defineEvents, defineProjection, defineWorkflow, openStore, startProjections, startWorkflows, type RecordedEvent } from '../../src/index.js';
 import { dropSchema, freshSchema, postgres } from '../support/postgres.js';
 
 // The factline command, run as a user runs it: the built file in a child process, in a folder of
@@ -152,6 +153,54 @@ describe('factline', () => {
     const missing = await factline(['workflows', 'show', 'nope', '--store', url]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('no workflow instance "nope"');
+  });
+
+  it.skipIf(postgres.reason !== undefined)(`export from SQLite and import into PostgreSQL keep every event as it was${postgres.reason ? ` (skipped: ${postgres.reason})` : ''}`, { timeout: 60_000 }, async () => {
+    const source = `sqlite:${join(dir, 'source.db')}`;
+    // Events of an old shape (schema version 1) read through an upcaster: moved as stored, not upcast.
+    const events = defineEvents({
+      Renamed: { schema: z.object({ fullName: z.string() }), version: 2, upcast: { 1: (old) => ({ fullName: (old as { name: string }).name }) } },
+    });
+    const old = await openStore(source);
+    await old.append('person-0', [{ type: 'Renamed', data: { name: 'Ada' } }]);
+    for (let i = 0; i < 2500; i++) {
+      await old.append(`s-${i % 30}`, [{ type: i % 2 ? 'Odd' : 'Even', data: { i, text: `é ${i}` }, ...(i % 3 ? {} : { metadata: { correlationId: `c-${i}` } }) }]);
+    }
+    await old.close();
+    const store = await openStore(source, { events });
+    await store.append('person-0', [{ type: 'Renamed', data: { fullName: 'Ada Lovelace' } }]);
+    await store.close();
+    const file = join(dir, 'moved.ndjson');
+    const exported = await factline(['export', '--out', file, '--store', source]);
+    expect(exported.stderr).toContain('exported 2,502 events');
+    const schema = freshSchema();
+    schemas.push(schema);
+    const target = `${postgres.url}?schema=${schema}`;
+    const imported = await factline(['import', file, '--store', target, '--json']);
+    expect(JSON.parse(imported.stdout)).toEqual({ events: 2502, streams: 31 });
+    // Everything but the position, which the target gives, is the same.
+    const strip = (text: string) => lines(text).map((l) => ({ ...(JSON.parse(l) as object), position: undefined }));
+    const again = join(dir, 'again.ndjson');
+    await factline(['export', '--out', again, '--store', target]);
+    const { readFileSync } = await import('node:fs');
+    expect(strip(readFileSync(again, 'utf8'))).toEqual(strip(readFileSync(file, 'utf8')));
+    const moved = await openStore(target, { events });
+    const person: RecordedEvent[] = [];
+    for await (const e of moved.readStream('person-0')) person.push(e);
+    expect(person.map((e) => e.data)).toEqual([{ fullName: 'Ada' }, { fullName: 'Ada Lovelace' }]);
+    await moved.close();
+    // Importing again adds nothing; into a store whose streams differ, it is refused, naming where.
+    expect((await factline(['import', file, '--store', target])).stdout).toContain('imported 2,502 events');
+    const other = `sqlite:${join(dir, 'other.db')}`;
+    await factline(['append', 's-7', 'Different', '{}', '--store', other]);
+    const refused = await factline(['import', file, '--store', other]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/line\[\d+\]: s-7 from version 1: .*\[VALIDATION\]/);
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(join(dir, 'bad.ndjson'), '{"id":"x"}\n');
+    const bad = await factline(['import', join(dir, 'bad.ndjson'), '--store', other]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/line\[1\]: not an exported event/);
   });
 
   it.skipIf(postgres.reason !== undefined)(`works on PostgreSQL with --store or FACTLINE_STORE${postgres.reason ? ` (skipped: ${postgres.reason})` : ''}`, async () => {
