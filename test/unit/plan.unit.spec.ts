@@ -27,6 +27,18 @@ describe('planBatch', () => {
   });
 });
 
+describe('planBatch with events moved from another store', () => {
+  it('keeps their times, except that none goes before the stream’s last event or the one before it', () => {
+    const event = (n: number, recordedAt: number) => ({ id: `01900000-0000-7000-8000-00000000000${n}`, type: 'T', data: '1', metadata: null, schemaVersion: 2, idGiven: true, recordedAt });
+    const heads = new Map([['s', head('s', 1, 1000)]]);
+    const request: WriteRequest = { kind: 'append', stream: 's', expectedVersion: 1, events: [event(1, 500), event(2, 2000), event(3, 1500), event(4, 3000)] };
+    const plan = planBatch([request], heads, new Map(), 2n, 99_999);
+    expect(plan.rows.map((r) => r.recordedAt)).toEqual([1000, 2000, 2000, 3000]);
+    expect(plan.rows.map((r) => r.schemaVersion)).toEqual([2, 2, 2, 2]);
+    expect(plan.heads[0]).toMatchObject({ version: 5, updatedAt: 3000 });
+  });
+});
+
 describe('shiftPositions', () => {
   it('moves the positions the plan drew, and only those', () => {
     const heads = new Map([['s', head('s', 2, 0)]]);
