@@ -6,6 +6,7 @@ import { internalsOf } from '../projections/internals.js';
 import type { EventStore } from '../store/event-store.js';
 import { openStore } from '../store/open-store.js';
 import { ACTIVE_STATUSES, FINAL_STATUSES, type WorkflowRow, type WorkflowStatus } from '../workflows/backend.js';
+import { info } from '../workflows/engine.js';
 import { historyStream } from '../workflows/history.js';
 import { exportEvents, importEvents, progressBar } from './move.js';
 
@@ -284,24 +285,13 @@ function eventJson(e: RecordedEvent): object {
 }
 
 function rowJson(row: WorkflowRow): object {
-  return {
-    id: row.id,
-    workflow: row.name,
-    version: row.version,
-    status: row.status,
-    result: row.result === null ? undefined : (JSON.parse(row.result) as { value?: unknown }).value,
-    error: row.error === null ? undefined : (JSON.parse(row.error) as unknown),
-    wakeAt: row.wakeAt === null || !ACTIVE_STATUSES.includes(row.status) ? undefined : new Date(row.wakeAt).toISOString(),
-    waitingFor: row.waitingFor ?? undefined,
-    createdAt: new Date(row.createdAt).toISOString(),
-    updatedAt: new Date(row.updatedAt).toISOString(),
-  };
+  return info(row);
 }
 
 function rowLine(row: WorkflowRow): string {
-  const json = rowJson(row) as { wakeAt?: string; waitingFor?: string; error?: { message?: string } };
-  const extra = [json.waitingFor && `waiting for ${json.waitingFor}`, json.wakeAt && `due ${json.wakeAt}`, json.error?.message && `error: ${json.error.message}`].filter(Boolean);
-  return `${row.id}  ${row.name}@${row.version}  ${row.status}  updated ${new Date(row.updatedAt).toISOString()}${extra.length > 0 ? `  (${extra.join('; ')})` : ''}`;
+  const i = info(row);
+  const extra = [i.waitingFor && `waiting for ${i.waitingFor}`, i.wakeAt && `due ${i.wakeAt.toISOString()}`, i.error && `error: ${i.error.message}`].filter(Boolean);
+  return `${row.id}  ${row.name}@${row.version}  ${row.status}  updated ${i.updatedAt.toISOString()}${extra.length > 0 ? `  (${extra.join('; ')})` : ''}`;
 }
 
 // --- input ---------------------------------------------------------------------------------------

@@ -626,7 +626,8 @@ function pick(ending: Ending): { compensationError?: ErrorRecord } {
   return 'compensationError' in ending && ending.compensationError ? { compensationError: ending.compensationError } : {};
 }
 
-function info(row: WorkflowRow): WorkflowInfo {
+/** An instance's row as the engine (and the CLI) reports it. */
+export function info(row: WorkflowRow): WorkflowInfo {
   return {
     id: row.id,
     workflow: row.name,
