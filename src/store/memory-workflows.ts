@@ -1,4 +1,4 @@
-import { ANY_TYPE, type WorkflowBackend, type WorkflowListQuery, type WorkflowRow } from '../workflows/backend.js';
+import { ANY_TYPE, kindOf, type WorkflowBackend, type WorkflowListQuery, type WorkflowRow } from '../workflows/backend.js';
 import { byCreation, isActive, isDue } from '../workflows/rows.js';
 
 /** Workflow rows in a map; each call is one step of the event loop, so each is atomic. */
@@ -31,7 +31,7 @@ export class MemoryWorkflows implements WorkflowBackend {
 
   claim(owner: string, kinds: readonly string[], limit: number, leaseMs: number, now: number): Promise<WorkflowRow[]> {
     const wanted = new Set(kinds);
-    const due = [...this.rows.values()].filter((r) => isDue(r, now) && wanted.has(`${r.name}@${r.version}`));
+    const due = [...this.rows.values()].filter((r) => isDue(r, now) && wanted.has(kindOf(r.name, r.version)));
     due.sort((a, b) => a.wakeAt! - b.wakeAt!);
     const claimed = due.slice(0, limit).map((r) => this.claimed(r, owner, now, leaseMs));
     return Promise.resolve(claimed);

@@ -201,6 +201,13 @@ describe('factline', () => {
     const bad = await factline(['import', join(dir, 'bad.ndjson'), '--store', other]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/line\[1\]: not an exported event/);
+    // A line of the right shape whose schema version or time the store cannot keep is refused too.
+    const line = { id: '01900000-0000-7000-8000-0000000000aa', stream: 'z-1', version: 1, position: '1', type: 'T', data: {}, schemaVersion: 0, recordedAt: '2026-01-01T00:00:00.000Z' };
+    writeFileSync(join(dir, 'zero.ndjson'), `${JSON.stringify(line)}\n`);
+    const zero = await factline(['import', join(dir, 'zero.ndjson'), '--store', other]);
+    expect(zero.code).toBe(1);
+    expect(zero.stderr).toMatch(/schemaVersion: must be an integer ≥ 1 \[VALIDATION\]/);
+    expect(lines((await factline(['read', 'z-1', '--store', other])).stdout)).toEqual([]);
   });
 
   it.skipIf(postgres.reason !== undefined)(`works on PostgreSQL with --store or FACTLINE_STORE${postgres.reason ? ` (skipped: ${postgres.reason})` : ''}`, async () => {
