@@ -29,7 +29,7 @@ if (mode === 'transfer') {
   // Started a few milliseconds apart, so that a kill finds work in every stage.
   for (let n = 0; n < count; n++) {
     handles.push(await engine.start(saga, transfer(n), { id: `t${n}` }));
-    await new Promise((resolve) => setTimeout(resolve, 3));
+    await new Promise((resolve) => setTimeout(resolve, 5));
   }
   await Promise.allSettled(handles.map((h) => h.result()));
   console.log('ended');
