@@ -55,6 +55,8 @@ export type {
   ReadStreamOptions,
   Snapshot,
   StreamInfo,
+  ListStreamsOptions,
+  StreamSummary,
   SubscribeOptions,
 } from './store/event-store.js';
 export type { EventsOf, NewEventsOf, StoreFor, StoreOptions } from './store/create-store.js';
@@ -72,3 +74,4 @@ export {
 } from './events/compatibility.js';
 export * from './projections/index.js';
 export * from './workflows/index.js';
+export { defineConfig, type DeciderEntry, type FactlineConfig } from './config.js';

@@ -10,6 +10,7 @@ import type {
   StoredSnapshot,
   StreamHead,
   StreamPage,
+  StreamsPage,
   WriteRequest,
 } from '../store/backend.js';
 import { batchKeys, planBatch, shiftPositions, type BatchPlan } from '../store/plan.js';
@@ -275,6 +276,11 @@ export class PostgresBackend implements StoreBackend {
     const head = rows[0] && toHead(rows[0]);
     if (head) this.cache.set(head);
     return head;
+  }
+
+  async listStreams(page: StreamsPage): Promise<readonly StreamHead[]> {
+    const { rows } = await this.query<HeadRow>(this.sql.streams, [page.after, page.prefix, page.limit]);
+    return rows.map((row) => toHead(row)!);
   }
 
   async readStream(stream: string, page: StreamPage): Promise<readonly StoredEvent[]> {

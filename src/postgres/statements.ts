@@ -6,6 +6,7 @@ export interface Statements {
   readonly write: { readonly name: string; readonly text: string };
   readonly lock: { readonly name: string; readonly text: string };
   readonly head: { readonly name: string; readonly text: string };
+  readonly streams: { readonly name: string; readonly text: string };
   readonly forward: { readonly name: string; readonly text: string };
   readonly backward: { readonly name: string; readonly text: string };
   readonly all: { readonly name: string; readonly text: string };
@@ -71,6 +72,21 @@ export function statements(n: Names, withTestHooks: boolean): Statements {
     },
     lock: { name: name('lock'), text: `SELECT pg_advisory_xact_lock(${n.lockSpace}, ${n.lockKey})` },
     head: { name: name('head'), text: heads(n, '(SELECT $1::text AS stream) AS s') },
+    // A loose scan of the "C"-collated stream index: one seek per stream, in code point order
+    // whatever the database's collation (under which names sharing a prefix need not be adjacent).
+    streams: {
+      name: name('streams'),
+      text: `WITH RECURSIVE names AS (
+          (SELECT e.stream FROM ${n.events} AS e WHERE e.stream COLLATE "C" > $1 AND e.stream COLLATE "C" >= $2
+            ORDER BY e.stream COLLATE "C" LIMIT 1)
+          UNION ALL
+          SELECT (SELECT e.stream FROM ${n.events} AS e WHERE e.stream COLLATE "C" > names.stream COLLATE "C"
+            ORDER BY e.stream COLLATE "C" LIMIT 1)
+          FROM names WHERE starts_with(names.stream, $2)
+        )
+        ${heads(n, '(SELECT stream FROM names WHERE starts_with(stream, $2) LIMIT $3) AS s')}
+        ORDER BY s.stream COLLATE "C"`,
+    },
     forward: { name: name('forward'), text: stream('ASC') },
     backward: { name: name('backward'), text: stream('DESC') },
     all: {

@@ -9,6 +9,7 @@ import type {
   StoredSnapshot,
   StreamHead,
   StreamPage,
+  StreamsPage,
   WriteRequest,
 } from '../store/backend.js';
 import type { DeadLetter, ProjectionBackend, ProjectionRow, Transaction } from '../projections/backend.js';
@@ -51,6 +52,15 @@ function prepare(db: Database.Database) {
     lastEvent: s(`SELECT version, position, recorded_at AS updatedAt,
                     (SELECT recorded_at FROM factline_events WHERE stream = @stream AND version = 1) AS createdAt
                   FROM factline_events WHERE stream = @stream ORDER BY version DESC LIMIT 1`),
+    // A loose scan of the (stream, version) index: one seek per stream, however many events it has.
+    streamNames: s(`WITH RECURSIVE names (stream) AS (
+                      SELECT (SELECT stream FROM factline_events WHERE stream > @after AND stream >= @prefix ORDER BY stream LIMIT 1)
+                      UNION ALL
+                      SELECT (SELECT e.stream FROM factline_events AS e WHERE e.stream > names.stream ORDER BY e.stream LIMIT 1)
+                      FROM names WHERE substr(names.stream, 1, length(@prefix)) = @prefix
+                      LIMIT @limit
+                    )
+                    SELECT stream FROM names WHERE substr(stream, 1, length(@prefix)) = @prefix`).pluck(),
     tombstone: s('SELECT version, position, deleted_at AS deletedAt FROM factline_tombstones WHERE stream = ?'),
     known: s(`SELECT id, stream, version, position, type, data FROM factline_events
               WHERE id IN (SELECT value FROM json_each(?))`),
@@ -198,6 +208,10 @@ export class SqliteBackend implements StoreBackend {
 
   streamHead(stream: string): Promise<StreamHead | undefined> {
     return this.read(() => this.head(this.r, stream));
+  }
+
+  listStreams(page: StreamsPage): Promise<readonly StreamHead[]> {
+    return this.read(() => (this.r.streamNames.all(page) as string[]).map((stream) => this.head(this.r, stream)!));
   }
 
   private head(st: Statements, stream: string): StreamHead | undefined {

@@ -30,6 +30,11 @@ export interface StoreBackend {
   /** Workflow instances: claims, leases and timers, in the same database. */
   readonly workflows: WorkflowBackend;
   streamHead(stream: string): Promise<StreamHead | undefined>;
+  /**
+   * Heads of the streams with events whose names start with `prefix` and come after `after`, in
+   * code point order, at most `limit`. Each page costs a seek per stream, whatever the streams hold.
+   */
+  listStreams(page: StreamsPage): Promise<readonly StreamHead[]>;
   /** Events of one stream with `from <= version <= to`, in `direction` order, at most `limit`. */
   readStream(stream: string, page: StreamPage): Promise<readonly StoredEvent[]>;
   /** Events with a position above `after` that pass the filters, in position order, at most `limit`. */
@@ -116,9 +121,33 @@ export interface StreamPage {
   readonly until?: number;
 }
 
+export interface StreamsPage {
+  /** Only names greater than this ('' for all). */
+  readonly after: string;
+  /** '' for all. */
+  readonly prefix: string;
+  readonly limit: number;
+}
+
 export interface AllPage {
   readonly after: bigint;
   readonly limit: number;
   readonly types?: readonly string[];
   readonly streamPrefix?: string;
 }
+
+/**
+ * Orders strings by code point, as SQLite's BINARY and PostgreSQL's "C" collations order UTF-8:
+ * JavaScript's `<` compares UTF-16 units, which puts astral characters before U+E000–U+FFFF.
+ */
+export function compareCodePoints(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return lift(x) - lift(y);
+  }
+  return a.length - b.length;
+}
+
+const lift = (unit: number) => (unit >= 0xd800 && unit <= 0xdfff ? unit + 0x10000 : unit);

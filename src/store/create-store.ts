@@ -12,14 +12,16 @@ import type {
   AppendResult,
   DeleteStreamOptions,
   EventStore,
+  ListStreamsOptions,
   ReadAllOptions,
   ReadStreamOptions,
   Snapshot,
   StreamInfo,
+  StreamSummary,
   SubscribeOptions,
 } from './event-store.js';
 import { GroupCommitter } from './group-commit.js';
-import { allReadOptions, streamReadOptions } from './read-options.js';
+import { allReadOptions, streamReadOptions, streamsReadOptions } from './read-options.js';
 import type { InlineHook } from './backend.js';
 import { indexedFields, type ProjectionDefinition } from '../projections/define.js';
 import { storeCollection, type DocumentCollection, type DocumentData } from '../projections/documents.js';
@@ -198,6 +200,27 @@ class CoreStore implements EventStore {
     const head = await this.backend.streamHead(stream);
     if (!head) return { version: 0, deleted: false };
     return { version: head.version, deleted: head.deleted, createdAt: new Date(head.createdAt), updatedAt: new Date(head.updatedAt) };
+  }
+
+  listStreams(options?: ListStreamsOptions): AsyncIterable<StreamSummary> {
+    this.checkOpen();
+    return this.streamListPages(streamsReadOptions(options));
+  }
+
+  private async *streamListPages(read: ReturnType<typeof streamsReadOptions>): AsyncGenerator<StreamSummary> {
+    let { after, limit: left } = read;
+    while (left > 0) {
+      const limit = Math.min(left, this.settings.pageSize);
+      this.checkOpen();
+      const page = await this.backend.listStreams({ after, prefix: read.prefix, limit });
+      for (const h of page) {
+        this.checkOpen();
+        yield { stream: h.stream, version: h.version, position: h.position, deleted: h.deleted, createdAt: new Date(h.createdAt), updatedAt: new Date(h.updatedAt) };
+      }
+      left -= page.length;
+      if (page.length < limit) return;
+      after = page.at(-1)!.stream;
+    }
   }
 
   async getEvents(ids: readonly string[]): Promise<RecordedEvent[]> {

@@ -66,6 +66,26 @@ export interface StreamInfo {
   readonly updatedAt?: Date;
 }
 
+export interface ListStreamsOptions {
+  /** Only streams whose name starts with this. */
+  readonly prefix?: string;
+  /** Only streams whose name comes after this one: the last name of a previous page. */
+  readonly after?: string;
+  /** At most this many streams. */
+  readonly limit?: number;
+}
+
+/** A stream with events, as `listStreams` finds it. */
+export interface StreamSummary {
+  readonly stream: string;
+  readonly version: number;
+  /** Global position of its last event (of its tombstone when deleted). */
+  readonly position: bigint;
+  readonly deleted: boolean;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
 export interface DeleteStreamOptions {
   readonly expectedVersion?: ExpectedVersion;
 }
@@ -85,6 +105,8 @@ export interface EventStore<E extends RecordedEvent = RecordedEvent, N extends N
   /** Catches up from `after`, then stays live until aborted, broken out of, or the store closes. */
   subscribe(options?: SubscribeOptions): AsyncIterable<E>;
   streamInfo(stream: string): Promise<StreamInfo>;
+  /** The streams that have events, by name in code point order (as UTF-8 bytes sort), read in pages. */
+  listStreams(options?: ListStreamsOptions): AsyncIterable<StreamSummary>;
   /** The events with these ids (any case), in position order; ids not in the store are left out. */
   getEvents(ids: readonly string[]): Promise<E[]>;
   /** Saves a decider's state after a version of a stream (deciders with `snapshot` do this). */

@@ -1,4 +1,4 @@
-import type { AllPage, InlineHook, KnownEvent, Outcome, StoreBackend, StoredEvent, StoredSnapshot, StreamHead, StreamPage, WriteRequest } from './backend.js';
+import { compareCodePoints, type AllPage, type InlineHook, type KnownEvent, type Outcome, type StoreBackend, type StoredEvent, type StoredSnapshot, type StreamHead, type StreamPage, type StreamsPage, type WriteRequest } from './backend.js';
 import { MemoryProjections } from './memory-projections.js';
 import { MemoryWorkflows } from './memory-workflows.js';
 import { Mutex } from './mutex.js';
@@ -49,6 +49,12 @@ export class MemoryBackend implements StoreBackend {
 
   streamHead(stream: string): Promise<StreamHead | undefined> {
     return Promise.resolve(this.heads.get(stream));
+  }
+
+  listStreams(page: StreamsPage): Promise<readonly StreamHead[]> {
+    const names = [...this.streams.keys()].filter((name) => name.startsWith(page.prefix) && compareCodePoints(name, page.after) > 0);
+    names.sort(compareCodePoints);
+    return Promise.resolve(names.slice(0, page.limit).map((name) => this.heads.get(name)!));
   }
 
   readStream(stream: string, page: StreamPage): Promise<readonly StoredEvent[]> {

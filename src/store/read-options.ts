@@ -1,7 +1,7 @@
 import { ValidationError } from '../events/errors.js';
 import { checkOptions } from '../events/validate.js';
 import { MAX_POSITION } from './backend.js';
-import type { ReadAllOptions, ReadStreamOptions, SubscribeOptions } from './event-store.js';
+import type { ListStreamsOptions, ReadAllOptions, ReadStreamOptions, SubscribeOptions } from './event-store.js';
 
 export interface StreamRead {
   readonly from: number;
@@ -47,6 +47,13 @@ export function streamReadOptions(input: ReadStreamOptions | undefined): StreamR
     limit: count(o.limit, 'limit', Number.MAX_SAFE_INTEGER, 0),
     ...(until === undefined ? {} : { until }),
   };
+}
+
+export function streamsReadOptions(input: ListStreamsOptions | undefined): { after: string; prefix: string; limit: number } {
+  const o = checkOptions(input);
+  if (o.prefix !== undefined && !isText(o.prefix)) fail('prefix', 'must be a well-formed string');
+  if (o.after !== undefined && !isText(o.after)) fail('after', 'must be a well-formed string');
+  return { after: (o.after as string | undefined) ?? '', prefix: (o.prefix as string | undefined) ?? '', limit: count(o.limit, 'limit', Number.MAX_SAFE_INTEGER, 0) };
 }
 
 export function allReadOptions(input: ReadAllOptions | SubscribeOptions | undefined): AllRead {

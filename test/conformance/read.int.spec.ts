@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { ValidationError, type EventStore, type ReadStreamOptions } from '../../src/index.js';
+import { ValidationError, type EventStore, type ListStreamsOptions, type ReadStreamOptions } from '../../src/index.js';
 import { collect, conformance, positions, versions } from './harness.js';
 
 async function tenEvents(store: EventStore): Promise<void> {
@@ -213,4 +213,61 @@ conformance('getEvents', ({ open, test }) => {
     expect(await store.getEvents([])).toEqual([]);
     await expect(store.getEvents('x' as never)).rejects.toBeInstanceOf(ValidationError);
   });
+});
+
+conformance('listStreams', ({ open, test }) => {
+  const names = ['b', 'a-10', 'a-2', 'Z', 'a😀', 'a\ue000', 'aé', 'order-1', 'order1', 'order-2', 'orderA', 'a%b', 'a_b', 'aXb'];
+  // Code point order: what SQLite's BINARY and PostgreSQL's "C" collations give, not the
+  // database's language rules (under which 'order1' may fall between 'order-1' and 'order-2').
+  const sorted = ['Z', 'a%b', 'a-10', 'a-2', 'aXb', 'a_b', 'aé', 'a\ue000', 'a😀', 'b', 'order-1', 'order-2', 'order1', 'orderA'];
+  const list = async (store: EventStore, options?: ListStreamsOptions) => (await collect(store.listStreams(options))).map((s) => s.stream);
+
+  test('an empty store has no streams', async () => {
+    const store = await open();
+    expect(await list(store)).toEqual([]);
+  });
+
+  for (const pageSize of [500, 2]) {
+    test(`every stream with events, by code point, filtered by prefix and paged by name (page size ${pageSize})`, async () => {
+      const store = await open({ pageSize });
+      for (const name of names) await store.append(name, [{ type: 'T', data: name }, { type: 'T', data: 2 }]);
+      expect(await list(store)).toEqual(sorted);
+      expect(await list(store, { prefix: 'order-' })).toEqual(['order-1', 'order-2']);
+      expect(await list(store, { prefix: 'a%' })).toEqual(['a%b']);
+      expect(await list(store, { prefix: 'a_' })).toEqual(['a_b']);
+      expect(await list(store, { prefix: 'a😀' })).toEqual(['a😀']);
+      expect(await list(store, { prefix: 'nothing' })).toEqual([]);
+      expect(await list(store, { limit: 3 })).toEqual(sorted.slice(0, 3));
+      expect(await list(store, { after: 'a-2', limit: 3 })).toEqual(sorted.slice(4, 7));
+      expect(await list(store, { after: 'a-', prefix: 'a-' })).toEqual(['a-10', 'a-2']);
+      expect(await list(store, { after: 'a-10', prefix: 'a-' })).toEqual(['a-2']);
+      expect(await list(store, { after: 'orderA' })).toEqual([]);
+      expect(await list(store, { limit: 0 })).toEqual([]);
+    });
+  }
+
+  test('each stream with its version, last position, times and whether it is deleted', async () => {
+    const store = await open();
+    await store.append('cart-1', [{ type: 'T', data: 1 }]);
+    await store.append('cart-2', [{ type: 'T', data: 1 }]);
+    await store.append('cart-1', [{ type: 'T', data: 2 }]);
+    await store.deleteStream('cart-2');
+    const [one, two] = await collect(store.listStreams({ prefix: 'cart-' }));
+    const info = await store.streamInfo('cart-1');
+    expect(one).toEqual({ stream: 'cart-1', version: 2, position: 3n, deleted: false, createdAt: info.createdAt, updatedAt: info.updatedAt });
+    expect(two).toMatchObject({ stream: 'cart-2', version: 1, deleted: true });
+  });
+
+  for (const [name, options] of [
+    ['prefix a number', { prefix: 3 }],
+    ['after with a lone surrogate', { after: 'a\ud83d' }],
+    ['limit -1', { limit: -1 }],
+    ['limit 1.5', { limit: 1.5 }],
+    ['options not an object', 'a-'],
+  ] as const) {
+    test(`bad option: ${name}`, async () => {
+      const store = await open();
+      expect(() => store.listStreams(options as never)).toThrow(ValidationError);
+    });
+  }
 });

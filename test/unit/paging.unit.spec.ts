@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { AllPage, StoreBackend, StreamPage } from '../../src/store/backend.js';
+import type { AllPage, StoreBackend, StreamPage, StreamsPage } from '../../src/store/backend.js';
 import { createStore } from '../../src/store/create-store.js';
 import { MemoryBackend } from '../../src/store/memory-backend.js';
 
@@ -27,6 +27,11 @@ function recording(backend: StoreBackend) {
       pages.push(page.limit, rows.length);
       return rows;
     },
+    async listStreams(page: StreamsPage) {
+      const rows = await backend.listStreams(page);
+      pages.push(page.limit, rows.length);
+      return rows;
+    },
   };
   return { wrapped, pages };
 }
@@ -44,6 +49,17 @@ describe('reads hold one bounded page at a time', () => {
     for await (const e of store.subscribe({ signal: controller.signal })) if (e.position === 1000n) controller.abort();
     expect(count).toBe(3000);
     expect(Math.max(...pages)).toBe(16);
+    await store.close();
+  });
+
+  it('listStreams reads stream names a page at a time, each page after the last name of the one before', async () => {
+    const { wrapped, pages } = recording(new MemoryBackend());
+    const store = createStore(wrapped, { pageSize: 8 });
+    for (let i = 0; i < 50; i++) await store.append(`s-${String(i).padStart(2, '0')}`, [{ type: 'T', data: i }]);
+    const names: string[] = [];
+    for await (const s of store.listStreams()) names.push(s.stream);
+    expect(names).toEqual(Array.from({ length: 50 }, (_, i) => `s-${String(i).padStart(2, '0')}`));
+    expect(Math.max(...pages)).toBe(8);
     await store.close();
   });
 

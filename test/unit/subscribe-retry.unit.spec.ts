@@ -14,6 +14,7 @@ it('a subscription waits out an unavailable database and goes on from where it w
     workflows: inner.workflows,
     commit: (r) => inner.commit(r),
     streamHead: (s) => inner.streamHead(s),
+    listStreams: (p) => inner.listStreams(p),
     eventsById: (ids) => inner.eventsById(ids),
     writeSnapshot: (s) => inner.writeSnapshot(s),
     readSnapshot: (...args) => inner.readSnapshot(...args),
