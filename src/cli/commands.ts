@@ -8,17 +8,17 @@ import { openStore } from '../store/open-store.js';
 import { ACTIVE_STATUSES, FINAL_STATUSES, type WorkflowRow, type WorkflowStatus } from '../workflows/backend.js';
 import { info } from '../workflows/engine.js';
 import { historyStream } from '../workflows/history.js';
+import { randomBytes } from 'node:crypto';
+import type { FactlineConfig } from '../config.js';
+import { serveHttp } from '../http/index.js';
+import { startProjections } from '../projections/daemon.js';
+import { rebuildProjection } from '../projections/rebuild.js';
+import { loadConfig } from './config.js';
+import { seedDemo } from './demo.js';
 import { exportEvents, importEvents, progressBar } from './move.js';
+import { UsageError } from './usage.js';
 
-/** A mistake in how the command was called: exit code 2, with a hint. */
-export class UsageError extends Error {
-  constructor(
-    message: string,
-    readonly hint?: string,
-  ) {
-    super(message);
-  }
-}
+export { UsageError };
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -31,22 +31,29 @@ interface Command {
   readonly options: Options;
   readonly positionals: readonly string[];
   readonly action: (store: EventStore, args: Args) => Promise<number>;
+  /** The store when none is named (else the config's, else sqlite:./data/factline.db). */
+  readonly defaultStore?: string;
 }
+
+const SERVE_OPTIONS: Options = { port: { type: 'string' }, host: { type: 'string' }, token: { type: 'string' } };
 
 interface Args {
   readonly values: Record<string, string | boolean | undefined>;
   readonly positionals: readonly string[];
+  readonly config: FactlineConfig;
 }
 
 const DEFAULT_STORE = 'sqlite:./data/factline.db';
 
 const common: Options = {
   store: { type: 'string' },
+  config: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 };
 
-const COMMON_HELP = `  --store URL   the store: sqlite:PATH, postgres://…, memory: (default: $FACTLINE_STORE, else ${DEFAULT_STORE})
+const COMMON_HELP = `  --store URL   the store: sqlite:PATH, postgres://…, memory: (default: $FACTLINE_STORE, else the config's store, else ${DEFAULT_STORE})
+  --config FILE the application's config (default: factline.config.{ts,mts,js,mjs} here, if there is one)
   --json        output for scripts: one JSON object per line
   -h, --help    this help`;
 
@@ -101,6 +108,26 @@ export const commands: readonly Command[] = [
         print(values, eventJson(event), () => `v${event.version}  #${event.position}  ${event.recordedAt.toISOString()}  ${event.type}  ${JSON.stringify(event.data)}`);
       }
       if (count === 0 && !values.json) process.stderr.write(`no events in ${stream}${Object.keys(options).length > 0 ? ' in that range' : ''}\n`);
+      return 0;
+    },
+  },
+  {
+    name: 'streams',
+    summary: 'list streams, by name',
+    usage: 'factline streams [--prefix P] [--after NAME] [--limit N] [--json]',
+    details: 'Lists the streams that have events, in code point order of their names, with version, last update and whether deleted.',
+    options: { prefix: { type: 'string' }, after: { type: 'string' }, limit: { type: 'string' } },
+    positionals: [],
+    action: async (store, { values }) => {
+      const limit = values.limit === undefined ? undefined : int(values.limit as string, '--limit');
+      let count = 0;
+      const options = { ...(values.prefix ? { prefix: values.prefix as string } : {}), ...(values.after ? { after: values.after as string } : {}), ...(limit === undefined ? {} : { limit }) };
+      for await (const s of store.listStreams(options)) {
+        count++;
+        const json = { stream: s.stream, version: s.version, position: String(s.position), deleted: s.deleted, createdAt: s.createdAt.toISOString(), updatedAt: s.updatedAt.toISOString() };
+        print(values, json, () => `${s.stream}  v${s.version}  ${s.updatedAt.toISOString()}${s.deleted ? '  (deleted)' : ''}`);
+      }
+      if (count === 0 && !values.json) process.stderr.write(`no streams${values.prefix ? ` starting with "${values.prefix as string}"` : ''}\n`);
       return 0;
     },
   },
@@ -162,13 +189,15 @@ export const commands: readonly Command[] = [
   },
   {
     name: 'projections',
-    summary: 'projections: status',
-    usage: 'factline projections status [--json]',
-    details: 'Shows each projection generation: status, checkpoint against the head of the log, the process holding it, and a stored failure.',
+    summary: 'projections: status, rebuild <name>',
+    usage: 'factline projections status [--json] | factline projections rebuild <name>',
+    details: `status: each projection generation: status, checkpoint against the head of the log, the process holding it, and a stored failure.
+rebuild: builds the projection (from the config's projections) again from the first event, beside the one serving reads, and swaps it in when it has caught up.`,
     options: {},
-    positionals: ['status'],
-    action: async (store, { values, positionals }) => {
-      if (positionals[0] !== 'status') throw new UsageError(`unknown projections command "${positionals[0]}"`, 'try: factline projections status');
+    positionals: ['status|rebuild', 'name?'],
+    action: async (store, { values, positionals, config }) => {
+      if (positionals[0] === 'rebuild') return rebuild(store, positionals[1], config, values);
+      if (positionals[0] !== 'status') throw new UsageError(`unknown projections command "${positionals[0]}"`, 'try: factline projections status, or factline projections rebuild <name>');
       const { backend } = internalsOf(store);
       const [rows, head, now] = await Promise.all([backend.projections.projections(), backend.headPosition(), backend.projections.now()]);
       if (rows.length === 0 && !values.json) process.stderr.write('no projections have run on this store\n');
@@ -220,7 +249,72 @@ export const commands: readonly Command[] = [
       throw new UsageError(`unknown workflows command "${sub ?? ''}"`, 'try: factline workflows list, or factline workflows show <id>');
     },
   },
+  {
+    name: 'serve',
+    summary: 'serve the HTTP API and the explorer page',
+    usage: 'factline serve [--port N] [--host H] [--token T]',
+    details: `Serves the JSON API and the explorer (streams, time travel with the config's deciders, causation, live tail, projections, workflows) until Ctrl-C.
+Binds 127.0.0.1 unless --host says otherwise; beyond loopback every call needs the token. Appends and rebuilds always need it:
+--token, else $FACTLINE_TOKEN, else a new random one, printed in the URL to open.`,
+    options: SERVE_OPTIONS,
+    positionals: [],
+    action: (store, { values, config }) => serve(store, values, config, 4000),
+  },
+  {
+    name: 'demo',
+    summary: 'serve the explorer over a store filled with a small example history',
+    usage: 'factline demo [--port N] [--host H] [--token T] [--store URL]',
+    details: 'Fills the store (by default one in memory: nothing is written to disk) with accounts and transfers, then serves it like factline serve, with their decider and projection registered.',
+    options: SERVE_OPTIONS,
+    positionals: [],
+    defaultStore: 'memory:',
+    action: async (store, { values }) => {
+      const demo = await seedDemo(store);
+      process.stderr.write(`the demo store holds ${demo.events} events in ${demo.streams} streams\n`);
+      const daemon = await startProjections(store, demo.projections);
+      try {
+        return await serve(store, values, { deciders: demo.deciders, projections: demo.projections }, 4000);
+      } finally {
+        await daemon.close();
+      }
+    },
+  },
 ];
+
+async function serve(store: EventStore, values: Args['values'], config: FactlineConfig, defaultPort: number): Promise<number> {
+  const port = values.port === undefined ? defaultPort : int(values.port as string, '--port');
+  const host = (values.host as string | undefined) ?? '127.0.0.1';
+  const given = (values.token as string | undefined) ?? (process.env.FACTLINE_TOKEN ? process.env.FACTLINE_TOKEN : undefined);
+  const token = given ?? randomBytes(24).toString('base64url');
+  const serving = await serveHttp(store, { host, port, token, deciders: config.deciders ?? [], projections: config.projections ?? [] }).catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new UsageError(`port ${port} is taken`, 'choose another with --port');
+    throw error;
+  });
+  const open = given === undefined ? `${serving.url}#token=${token}` : serving.url;
+  if (values.json) print(values, { url: serving.url, ...(given === undefined ? { token } : {}) }, () => '');
+  else process.stderr.write(`explorer and API at ${open}\n${given === undefined ? 'appends and rebuilds need that token (Authorization: Bearer …); set --token or FACTLINE_TOKEN to choose it\n' : ''}Ctrl-C to stop\n`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await serving.close();
+  return 0;
+}
+
+async function rebuild(store: EventStore, name: string | undefined, config: FactlineConfig, values: Args['values']): Promise<number> {
+  const known = (config.projections ?? []).map((p) => p.name);
+  if (name === undefined) throw new UsageError('projections rebuild needs a projection name', known.length > 0 ? `projections in the config: ${known.join(', ')}` : 'list your projections in factline.config.ts: projections: [...]');
+  const projection = config.projections?.find((p) => p.name === name);
+  if (!projection) {
+    throw new UsageError(`no projection "${name}" in the config`, known.length > 0 ? `projections in the config: ${known.join(', ')}` : 'list your projections in factline.config.ts: projections: [...]');
+  }
+  const bar = progressBar(`rebuilding ${name}`);
+  const started = Date.now();
+  const built = await rebuildProjection(store, projection, { onProgress: (p) => bar(Number(p.done), Number(p.total), 'positions') });
+  bar.end();
+  print(values, { name, generation: built.generation, checkpoint: String(built.checkpoint), ms: Date.now() - started }, () => `rebuilt ${name}: generation ${built.generation}, at position ${built.checkpoint}, in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return 0;
+}
 
 export function findCommand(name: string): { readonly name: string; run(argv: readonly string[]): Promise<number> } | undefined {
   const command = commands.find((c) => c.name === name);
@@ -234,7 +328,7 @@ async function run(command: Command, argv: readonly string[]): Promise<number> {
   } catch (error) {
     throw new UsageError((error as Error).message.replace(/\. To specify a positional argument.*$/s, ''), `usage: ${command.usage}`);
   }
-  const { values, positionals } = parsed as Args;
+  const { values, positionals } = parsed as Omit<Args, 'config'>;
   if (values.help) {
     process.stdout.write(commandHelp(command));
     return 0;
@@ -242,11 +336,12 @@ async function run(command: Command, argv: readonly string[]): Promise<number> {
   const required = command.positionals.filter((p) => !p.endsWith('?'));
   if (positionals.length < required.length) throw new UsageError(`${command.name} needs ${required.map((p) => `<${p}>`).join(' ')}`, `usage: ${command.usage}`);
   if (positionals.length > command.positionals.length) throw new UsageError(`too many arguments for ${command.name}`, `usage: ${command.usage}`);
+  const { config } = await loadConfig(values.config as string | undefined);
   // An empty FACTLINE_STORE counts as unset.
-  const url = (values.store as string | undefined) ?? (process.env.FACTLINE_STORE ? process.env.FACTLINE_STORE : DEFAULT_STORE);
-  const store = await openStore(url);
+  const url = (values.store as string | undefined) ?? (process.env.FACTLINE_STORE ? process.env.FACTLINE_STORE : (command.defaultStore ?? config.store ?? DEFAULT_STORE));
+  const store = await openStore(url, config.options);
   try {
-    return await command.action(store, { values, positionals });
+    return await command.action(store, { values, positionals, config });
   } finally {
     await store.close();
   }

@@ -1,5 +1,5 @@
-import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -36,6 +36,18 @@ async function factline(args: readonly string[], env: Record<string, string> = {
 }
 
 const lines = (text: string) => text.split('\n').filter((l) => l !== '');
+
+/** The URL a serving command prints on standard error. */
+function printedUrl(child: ChildProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const rl = createInterface({ input: child.stderr! });
+    rl.on('line', (line) => {
+      const url = /(?:explorer and API at) (\S+)/.exec(line)?.[1];
+      if (url) resolve(url);
+    });
+    child.on('exit', (code) => reject(new Error(`exited with ${code} before serving`)));
+  });
+}
 
 describe('factline', () => {
   it('--help lists the commands; each command has its own --help; --version', async () => {
@@ -153,6 +165,69 @@ describe('factline', () => {
     const missing = await factline(['workflows', 'show', 'nope', '--store', url]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('no workflow instance "nope"');
+  });
+
+  it('streams lists streams by name, filtered by prefix and paged with --after and --limit', async () => {
+    const store = ['--store', 'sqlite:./data/streams.db'];
+    for (const name of ['order-2', 'order-10', 'cart-1', 'order1']) await factline(['append', name, 'T', '{}', ...store]);
+    await factline(['append', 'order-2', 'T', '{}', ...store]);
+    expect(lines((await factline(['streams', ...store])).stdout).map((l) => l.split(/\s+/)[0])).toEqual(['cart-1', 'order-10', 'order-2', 'order1']);
+    const json = lines((await factline(['streams', '--prefix', 'order-', '--json', ...store])).stdout).map((l) => JSON.parse(l) as { stream: string; version: number });
+    expect(json.map((s) => [s.stream, s.version])).toEqual([['order-10', 1], ['order-2', 2]]);
+    expect(lines((await factline(['streams', '--after', 'order-10', '--limit', '1', ...store])).stdout)[0]).toMatch(/^order-2 {2}v2 {2}\d{4}-/);
+    const none = await factline(['streams', '--prefix', 'nothing', ...store]);
+    expect([none.code, none.stdout, none.stderr]).toEqual([0, '', 'no streams starting with "nothing"\n']);
+  });
+
+  it('reads the application\'s config: its store, and the projections that projections rebuild rebuilds', async () => {
+    const config = ['--config', join(process.cwd(), 'test/fixtures/factline.config.ts')];
+    await factline(['append', 'counter-1', 'Counted', '{"by":2}', ...config]);
+    await factline(['append', 'counter-1', 'Counted', '{"by":3}', ...config]);
+    expect(existsSync(join(dir, 'data/configured.db'))).toBe(true);
+    const rebuilt = await factline(['projections', 'rebuild', 'totals', '--json', ...config]);
+    expect(rebuilt.code).toBe(0);
+    expect(JSON.parse(rebuilt.stdout)).toMatchObject({ name: 'totals', generation: 1, checkpoint: '2' });
+    const again = await factline(['projections', 'rebuild', 'totals', ...config]);
+    expect(again.stdout).toMatch(/^rebuilt totals: generation 2, at position 2, in \d+\.\d s\n$/);
+    const store = await openStore(`sqlite:${join(dir, 'data/configured.db')}`);
+    expect(await store.documents('totals').get('counter-1')).toEqual({ total: 5 });
+    await store.close();
+
+    const unknown = await factline(['projections', 'rebuild', 'nope', ...config]);
+    expect([unknown.code, unknown.stderr]).toEqual([2, expect.stringContaining('no projection "nope" in the config\nprojections in the config: totals')]);
+    const noName = await factline(['projections', 'rebuild', ...config]);
+    expect(noName.code).toBe(2);
+    const missing = await factline(['streams', '--config', 'nowhere.ts']);
+    expect([missing.code, missing.stderr]).toEqual([2, expect.stringContaining('no config file "nowhere.ts"')]);
+    // A mistake in the config is named as such.
+    writeFileSync(join(dir, 'bad.config.mjs'), 'export default { deciders: [{ name: "x", prefix: "x-" }] };\n');
+    const bad = await factline(['streams', '--config', 'bad.config.mjs']);
+    expect([bad.code, bad.stderr]).toEqual([1, 'factline: factline config: deciders[0] ("x") needs a decider from defineDecider [CONFIGURATION]\n']);
+  });
+
+  it('serve answers the API with the token it prints, and stops on Ctrl-C; demo serves a filled store', async () => {
+    const served = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--store', 'sqlite:./data/served.db'], { cwd: dir, env: { ...process.env, FACTLINE_STORE: '', FACTLINE_TOKEN: '' } });
+    const url = await printedUrl(served);
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/#token=[\w-]{32}$/);
+    const token = url.split('#token=')[1]!;
+    const append = (auth?: string) =>
+      fetch(new URL('api/streams/cart-9', url), { method: 'POST', headers: { 'content-type': 'application/json', ...(auth ? { authorization: auth } : {}) }, body: '[{"type":"CartOpened","data":{}}]' });
+    expect((await append()).status).toBe(401);
+    expect((await append(`Bearer ${token}`)).status).toBe(201);
+    expect(((await (await fetch(new URL('api/streams/cart-9', url))).json()) as { version: number }).version).toBe(1);
+    served.kill('SIGINT');
+    expect(await new Promise((resolve) => served.on('exit', resolve))).toBe(0);
+
+    const demo = spawn(process.execPath, [CLI, 'demo', '--port', '0', '--token', 'the-demo-token-0123456789'], { cwd: dir, env: { ...process.env, FACTLINE_STORE: '' } });
+    const demoUrl = await printedUrl(demo);
+    expect(demoUrl).not.toContain('#token');
+    const streams = (await (await fetch(new URL('api/streams?prefix=account-', demoUrl))).json()) as { streams: { stream: string }[] };
+    expect(streams.streams.map((s) => s.stream)).toEqual(['account-ada', 'account-alan', 'account-edsger', 'account-grace']);
+    const state = (await (await fetch(new URL('api/streams/account-ada/state?version=2', demoUrl))).json()) as { state: unknown };
+    expect(state.state).toEqual({ owner: 'ada', balance: 1000, transfers: [] });
+    demo.kill('SIGTERM');
+    expect(await new Promise((resolve) => demo.on('exit', resolve))).toBe(0);
+    expect(existsSync(join(dir, 'data/factline.db'))).toBe(true); // the earlier test's; demo wrote nothing of its own
   });
 
   it.skipIf(postgres.reason !== undefined)(`export from SQLite and import into PostgreSQL keep every event as it was${postgres.reason ? ` (skipped: ${postgres.reason})` : ''}`, { timeout: 60_000 }, async () => {

@@ -1,0 +1,57 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ConfigurationError } from '../events/errors.js';
+import type { EventStore } from '../store/event-store.js';
+import { createHttpApp, type HttpAppOptions } from './app.js';
+
+export { createHttpApp, type HttpApp, type HttpAppOptions } from './app.js';
+export type { DeciderEntry } from '../config.js';
+
+export interface ServeOptions extends HttpAppOptions {
+  /** Default 127.0.0.1. Beyond loopback every call needs the token. */
+  readonly host?: string;
+  /** Default 4000; 0 picks a free port. */
+  readonly port?: number;
+}
+
+export interface Serving {
+  /** Where it listens, such as http://127.0.0.1:4000/ */
+  readonly url: string;
+  readonly server: Server;
+  /** Stops taking connections, ends idle ones and waits for rebuilds it started. */
+  close(): Promise<void>;
+}
+
+const LOOPBACK = /^(?:127\.\d+\.\d+\.\d+|::1|localhost)$/;
+
+/** Serves the HTTP API and the explorer. Bound to 127.0.0.1 unless told otherwise. */
+export async function serveHttp(store: EventStore, options: ServeOptions = {}): Promise<Serving> {
+  const { host = '127.0.0.1', port = 4000, ...rest } = options;
+  const exposed = !LOOPBACK.test(host);
+  if (exposed && rest.token === undefined) {
+    throw new ConfigurationError(`serving on ${host} (beyond this machine) needs a token, and then every call needs it: give one, or bind 127.0.0.1`);
+  }
+  const app = createHttpApp(store, { ...rest, protectReads: rest.protectReads ?? exposed });
+  const server = createServer(app);
+  // Slow or stalled clients do not hold connections for ever.
+  server.requestTimeout = 30_000;
+  server.headersTimeout = 10_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${shown}:${address.port}/`,
+    server,
+    close: async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await Promise.all([closed, app.close()]);
+    },
+  };
+}
