@@ -3,7 +3,33 @@ import { defineDecider, type RecordedEvent } from 'factline';
 
 export type OrderPlaced = RecordedEvent<'OrderPlaced', { orderId: string; sku: string; quantity: number; amount: number; card: string }>;
 
-type StockEvent =
+/** A command refused by the domain: the HTTP API answers it with 422. */
+export class Refused extends Error {
+  override name = 'Refused';
+}
+
+type OrderCommand =
+  | { type: 'place'; orderId: string; sku: string; quantity: number; amount: number; card: string }
+  | { type: 'cancel'; reason: string };
+export type OrderEvent = OrderPlaced | RecordedEvent<'OrderCancelled', { reason: string }>;
+
+/** An order: `order-<orderId>`. Placing it twice places it once; cancelling twice cancels once. */
+export const order = defineDecider<{ status: 'none' | 'placed' | 'cancelled' }, OrderCommand, OrderEvent>({
+  initialState: () => ({ status: 'none' }),
+  evolve: (_s, e) => ({ status: e.type === 'OrderPlaced' ? 'placed' : 'cancelled' }),
+  decide: (c, s) => {
+    if (c.type === 'cancel') return s.status === 'placed' ? [{ type: 'OrderCancelled', data: { reason: c.reason } }] : [];
+    if (s.status !== 'none') return [];
+    if (!/^[\w-]{1,40}$/.test(c.sku)) throw new Refused('sku must be 1 to 40 letters, digits, _ or -');
+    if (!Number.isInteger(c.quantity) || c.quantity < 1 || c.quantity > 100) throw new Refused('quantity must be a whole number from 1 to 100');
+    if (!Number.isFinite(c.amount) || c.amount <= 0) throw new Refused('amount must be a positive number');
+    if (typeof c.card !== 'string' || c.card === '') throw new Refused('card is needed');
+    const { type: _command, ...data } = c;
+    return { type: 'OrderPlaced', data };
+  },
+});
+
+export type StockEvent =
   | RecordedEvent<'Restocked', { quantity: number }>
   | RecordedEvent<'StockReserved' | 'StockReleased', { orderId: string; quantity: number }>;
 type StockCommand = { type: 'restock'; quantity: number } | { type: 'reserve' | 'release'; orderId: string; quantity: number };
