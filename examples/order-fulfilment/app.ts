@@ -28,7 +28,8 @@ export async function startApp(store: EventStore, options: AppOptions = {}) {
   const daemon = await startProjections(store, projections);
   const engine = await startWorkflows(store, [orderSaga(store)]);
   const token = options.token ?? randomBytes(24).toString('base64url');
-  const factline = createHttpApp(store, { token, deciders, projections });
+  // allowedHosts: on loopback, only loopback names (a page elsewhere cannot rebind to it and read).
+  const factline = createHttpApp(store, { token, deciders, projections, allowedHosts: ['127.0.0.1', 'localhost'] });
 
   const routes: Record<string, (req: IncomingMessage, params: string[]) => Promise<[number, unknown]>> = {
     // Places an order: the saga (a process manager) takes it from there.
@@ -65,11 +66,12 @@ export async function startApp(store: EventStore, options: AppOptions = {}) {
     found.route(req, found.params).then(
       ([status, body]) => send(res, status, body),
       (error: unknown) => {
-        if (error instanceof Refused || isFactlineError(error)) send(res, error instanceof Refused ? 422 : 400, { error: error.message });
-        else {
-          console.error(error);
-          send(res, 500, { error: 'the app failed; see its log' });
-        }
+        if (error instanceof Refused) return send(res, 422, { error: error.message });
+        // The store's refusals by what they mean to a client; a timeout came after the order was taken.
+        const status = isFactlineError(error) ? ({ VALIDATION: 400, CONCURRENCY: 409, TIMEOUT: 202, STORE_UNAVAILABLE: 503 } as Record<string, number>)[error.code] : undefined;
+        if (status !== undefined && isFactlineError(error)) return send(res, status, { error: error.message, code: error.code });
+        console.error(error);
+        send(res, 500, { error: 'the app failed; see its log' });
       },
     );
   });
@@ -122,13 +124,15 @@ function match<T>(routes: Record<string, T>, method: string, path: string): { ro
 }
 
 async function readJson(req: IncomingMessage): Promise<unknown> {
-  let text = '';
+  const chunks: Buffer[] = [];
+  let size = 0;
   for await (const chunk of req) {
-    text += String(chunk);
-    if (text.length > 64 * 1024) throw new Refused('the body is too large');
+    size += (chunk as Buffer).length;
+    if (size > 64 * 1024) throw new Refused('the body is too large');
+    chunks.push(chunk as Buffer);
   }
   try {
-    const value = JSON.parse(text) as unknown;
+    const value = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
     if (typeof value !== 'object' || value === null) throw new Refused('the body must be a JSON object');
     return value;
   } catch (error) {

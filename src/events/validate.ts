@@ -10,7 +10,7 @@ import { isUuid, uuidv7 } from './uuid.js';
 
 export const MAX_NAME_LENGTH = 256;
 // C0 and C1 control characters, DEL included.
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+export const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 /** An event checked and serialized, ready for any adapter to write as it is. */
 export interface PreparedEvent {

@@ -33,6 +33,12 @@ export interface HttpAppOptions {
   readonly maxBodySize?: number;
   /** Serve the explorer page at `/`. Default true. */
   readonly explorer?: boolean;
+  /**
+   * Host names (without port) the `Host` header may carry; others are refused with 421. Guards a
+   * server on loopback from pages that rebind their own domain to 127.0.0.1 to read it. Default:
+   * any (`serveHttp` on loopback allows only loopback names).
+   */
+  readonly allowedHosts?: readonly string[];
 }
 
 /** A Node request listener: give it to `http.createServer`, or mount it in Express or Fastify. */
@@ -51,6 +57,13 @@ interface Reply {
   readonly status?: number;
   readonly body: unknown;
   readonly headers?: Record<string, string>;
+}
+
+interface Rebuild {
+  done: bigint;
+  total: bigint;
+  state: 'running' | 'done' | 'failed';
+  error?: string;
 }
 
 type Route = readonly [method: 'GET' | 'POST', pattern: RegExp, name: string, handler: (r: Request) => Promise<Reply>, access: 'read' | 'write'];
@@ -80,7 +93,8 @@ export function createHttpApp(store: EventStore, options: HttpAppOptions = {}): 
   const core = internalsOf(store);
   const settings = checkOptions(options);
   const metrics = new Metrics();
-  const rebuilds = new Map<string, { done: bigint; total: bigint; state: 'running' | 'done' | 'failed'; error?: string; run: Promise<void> }>();
+  const rebuilds = new Map<string, Rebuild>();
+  const runs = new Set<Promise<void>>();
   const tokenHash = settings.token === undefined ? undefined : sha256(settings.token);
   const assets = settings.explorer ? loadAssets() : new Map<string, Buffer>();
 
@@ -135,6 +149,8 @@ export function createHttpApp(store: EventStore, options: HttpAppOptions = {}): 
         const limit = pageSize(url, 'events');
         const backward = flag(url, 'backward');
         const info = await store.streamInfo(stream);
+        // A deleted stream's events stay in the log, but the stream reads no more.
+        if (info.deleted) return { body: { stream, version: info.version, deleted: true, events: [], next: null }, headers: { etag: `"${info.version}"` } };
         const from = int(url, 'from') ?? (backward ? info.version : 1);
         const events = [];
         const read = backward ? { to: from, limit, direction: 'backward' as const } : { from, limit };
@@ -266,30 +282,32 @@ export function createHttpApp(store: EventStore, options: HttpAppOptions = {}): 
       'POST',
       /^\/api\/projections\/([^/]+)\/rebuild$/,
       'rebuild',
-      async ({ params }) => {
+      ({ params }) => {
         const name = params[0]!;
         const projection = settings.projections.find((p) => p.name === name);
         if (!projection) throw new HttpProblem(404, 'NOT_FOUND', `no projection "${name}" is registered with this server: add it to the projections it is given`);
         if (rebuilds.get(name)?.state === 'running') throw new HttpProblem(409, 'REBUILD_RUNNING', `a rebuild of "${name}" is already running`);
-        const progress = { done: 0n, total: await core.backend.headPosition(), state: 'running' as 'running' | 'done' | 'failed', error: undefined as string | undefined, run: Promise.resolve() };
-        progress.run = rebuildProjection(store, projection, {
-          onProgress: (p) => {
-            progress.done = p.done;
-            progress.total = p.total;
-          },
-        }).then(
-          () => {
-            progress.state = 'done';
-            progress.done = progress.total;
-          },
-          (error: unknown) => {
-            progress.state = 'failed';
-            progress.error = error instanceof Error ? error.message : String(error);
-            store.logger.error({ err: error, projection: name }, 'projection rebuild failed');
-          },
-        );
+        // Taken before the first await, so that a second request sees it.
+        const progress: Rebuild = { done: 0n, total: 0n, state: 'running' };
         rebuilds.set(name, progress);
-        return { status: 202, body: { name, started: true } };
+        const run = (async () => {
+          progress.total = await core.backend.headPosition();
+          await rebuildProjection(store, projection, {
+            onProgress: (p) => {
+              progress.done = p.done;
+              progress.total = p.total;
+            },
+          });
+          progress.state = 'done';
+          progress.done = progress.total;
+        })().catch((error: unknown) => {
+          progress.state = 'failed';
+          progress.error = error instanceof Error ? error.message : String(error);
+          store.logger.error({ err: error, projection: name }, 'projection rebuild failed');
+        });
+        runs.add(run);
+        void run.finally(() => runs.delete(run));
+        return Promise.resolve({ status: 202, body: { name, started: true } });
       },
       'write',
     ],
@@ -333,10 +351,13 @@ export function createHttpApp(store: EventStore, options: HttpAppOptions = {}): 
     ],
   ];
 
-  async function answer(req: IncomingMessage, url: URL): Promise<Reply & { route: string }> {
-    const path = url.pathname;
-    const asset = settings.explorer && req.method === 'GET' ? assets.get(path) : undefined;
-    if (asset) return { route: 'explorer', body: asset, headers: { 'content-type': ASSETS[path]![1], 'content-security-policy': CSP, 'cache-control': 'no-cache' } };
+  async function answer(req: IncomingMessage, path: string, url: URL, matched: (route: string) => void): Promise<Reply> {
+    checkHost(req);
+    const asset = settings.explorer && (req.method === 'GET' || req.method === 'HEAD') ? assets.get(path) : undefined;
+    if (asset) {
+      matched('explorer');
+      return { body: asset, headers: { 'content-type': ASSETS[path]![1], 'content-security-policy': CSP, 'cache-control': 'no-cache' } };
+    }
     const matching = routes.filter(([, pattern]) => pattern.test(path));
     const route = matching.find(([method]) => method === req.method || (method === 'GET' && req.method === 'HEAD'));
     if (!route) {
@@ -344,9 +365,17 @@ export function createHttpApp(store: EventStore, options: HttpAppOptions = {}): 
       throw new HttpProblem(404, 'NOT_FOUND', `nothing at ${path}`);
     }
     const [, pattern, name, handler, access] = route;
+    matched(name);
     authorize(req, access);
     const params = pattern.exec(path)!.slice(1).map(decodeSegment);
-    return { route: name, ...(await handler({ req, url, params })) };
+    return handler({ req, url, params });
+  }
+
+  function checkHost(req: IncomingMessage): void {
+    if (settings.allowedHosts === undefined) return;
+    const header = (req.headers.host ?? '').toLowerCase();
+    const host = header.startsWith('[') ? header.slice(0, header.indexOf(']') + 1) : header.split(':')[0]!;
+    if (!settings.allowedHosts.has(host)) throw new HttpProblem(421, 'MISDIRECTED', `this server does not answer for host "${host}"`);
   }
 
   function authorize(req: IncomingMessage, access: 'read' | 'write'): void {
@@ -360,32 +389,39 @@ export function createHttpApp(store: EventStore, options: HttpAppOptions = {}): 
     if (!timingSafeEqual(sha256(given), tokenHash)) throw new HttpProblem(401, 'UNAUTHORIZED', 'the token is not this server’s', { 'www-authenticate': 'Bearer realm="factline", error="invalid_token"' });
   }
 
+  let closing = false;
   const app = (req: IncomingMessage, res: ServerResponse): void => {
     const started = process.hrtime.bigint();
     let route = 'unknown';
     const finish = (status: number, body: string | Buffer, headers: Record<string, string>) => {
       metrics.request(route, req.method ?? 'GET', status, Number(process.hrtime.bigint() - started) / 1e9);
       if (res.headersSent) return;
-      // A body left unread (refused before or while reading it) is not read further: the connection goes with the answer.
-      const unread = !req.complete;
-      res.writeHead(status, { ...SECURITY_HEADERS, 'cache-control': 'no-store', ...headers, 'content-length': String(Buffer.byteLength(body)), ...(unread ? { connection: 'close' } : {}) });
+      // A body left unread (refused before or while reading it) is not read further, and a server
+      // that is closing keeps no connection alive: the connection goes with the answer.
+      const close = closing || !req.complete;
+      res.writeHead(status, { ...SECURITY_HEADERS, 'cache-control': 'no-store', ...headers, 'content-length': String(Buffer.byteLength(body)), ...(close ? { connection: 'close' } : {}) });
       res.end(req.method === 'HEAD' ? undefined : body);
     };
     void (async () => {
       try {
-        const url = new URL(req.url ?? '/', 'http://factline.invalid');
-        // Mounted under a path (Express strips it into originalUrl): the page's relative links need the slash.
-        const original = (req as { originalUrl?: string }).originalUrl;
-        if (url.pathname === '/' && original !== undefined && !original.split('?')[0]!.endsWith('/')) {
-          return finish(308, '', { location: `${original.split('?')[0]!}/` });
+        // The path as sent, split before decoding: %2F stays inside a stream name, and no
+        // dot-segment or '//' is resolved into another path.
+        const raw = req.url ?? '/';
+        const cut = raw.indexOf('?');
+        const path = cut < 0 ? raw : raw.slice(0, cut);
+        const url = new URL(`http://factline.invalid/${cut < 0 ? '' : raw.slice(cut)}`);
+        // Mounted under a path (Express strips it into originalUrl): the page's relative links need
+        // the slash. The redirect is relative, to the last segment: it cannot lead elsewhere.
+        const original = (req as { originalUrl?: string }).originalUrl?.split('?')[0];
+        if (path === '/' && original !== undefined && !original.endsWith('/') && /^\/[^/\\]/.test(original)) {
+          return finish(308, '', { location: `./${original.slice(original.lastIndexOf('/') + 1)}/` });
         }
-        const reply = await answer(req, url);
-        route = reply.route;
+        const reply = await answer(req, path, url, (name) => (route = name));
         const body = Buffer.isBuffer(reply.body) || typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body);
         finish(reply.status ?? 200, body, { 'content-type': 'application/json; charset=utf-8', ...reply.headers });
       } catch (error) {
         const p = problemOf(error);
-        if (p.status >= 500 && p.code === 'INTERNAL') store.logger.error({ err: error, method: req.method, url: req.url }, 'HTTP request failed');
+        if (p.status >= 500) store.logger.error({ err: error, method: req.method, url: req.url }, 'HTTP request failed');
         const { headers, ...body } = p;
         finish(p.status, JSON.stringify(body), { 'content-type': 'application/problem+json; charset=utf-8', ...headers });
       }
@@ -394,7 +430,8 @@ export function createHttpApp(store: EventStore, options: HttpAppOptions = {}): 
 
   return Object.assign(app, {
     close: async () => {
-      await Promise.all([...rebuilds.values()].map((r) => r.run));
+      closing = true;
+      await Promise.all([...runs]);
     },
   });
 }
@@ -445,7 +482,7 @@ function pageSize(url: URL, kind: keyof typeof PAGE): number {
 function cursor(text: string | null): { createdAt: number; id: string } | undefined {
   if (text === null) return undefined;
   const match = /^(\d+):(.+)$/s.exec(Buffer.from(text, 'base64url').toString());
-  if (!match) throw invalid('after', 'must be the `next` of a previous page');
+  if (!match || !Number.isSafeInteger(Number(match[1]))) throw invalid('after', 'must be the `next` of a previous page');
   return { createdAt: Number(match[1]), id: match[2]! };
 }
 
@@ -461,7 +498,8 @@ function expectedFrom(req: IncomingMessage): ExpectedVersion | undefined {
   if (match === undefined) return undefined;
   const text = match.trim();
   if (text === '*') return 'stream_exists';
-  const version = /^(?:W\/)?"(\d+)"$/.exec(text)?.[1];
+  // If-Match compares strongly: a weak tag (W/"7") never matches, so it is refused as a mistake.
+  const version = /^"(\d+)"$/.exec(text)?.[1];
   if (version === undefined || !Number.isSafeInteger(Number(version))) throw invalid('If-Match', `must be a stream version in quotes, such as "7" (the ETag of a read), not ${text}`);
   return Number(version);
 }
@@ -518,7 +556,14 @@ function checkOptions(options: HttpAppOptions) {
     throw new ConfigurationError('projections must be an array of defineProjection(...) results');
   }
   if (!Number.isSafeInteger(maxBodySize) || maxBodySize < 1) throw new ConfigurationError('maxBodySize must be a positive whole number of bytes');
-  return { token, deciders, projections, maxBodySize, explorer: explorer !== false, protectReads: Boolean(protectReads) };
+  const { allowedHosts } = options;
+  if (allowedHosts !== undefined && (!isList(allowedHosts) || !allowedHosts.every((h) => typeof h === 'string'))) {
+    throw new ConfigurationError('allowedHosts must be an array of host names');
+  }
+  return {
+    token, deciders, projections, maxBodySize, explorer: explorer !== false, protectReads: Boolean(protectReads),
+    allowedHosts: allowedHosts && new Set(allowedHosts.map((h) => h.toLowerCase())),
+  };
 }
 
 // --- output --------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ export interface Serving {
   /** Where it listens, such as http://127.0.0.1:4000/ */
   readonly url: string;
   readonly server: Server;
-  /** Stops taking connections, ends idle ones and waits for rebuilds it started. */
+  /** Stops taking connections, answers what is in flight (closing its connection), waits for rebuilds it started. */
   close(): Promise<void>;
 }
 
@@ -31,7 +31,10 @@ export async function serveHttp(store: EventStore, options: ServeOptions = {}): 
   if (exposed && rest.token === undefined) {
     throw new ConfigurationError(`serving on ${host} (beyond this machine) needs a token, and then every call needs it: give one, or bind 127.0.0.1`);
   }
-  const app = createHttpApp(store, { ...rest, protectReads: rest.protectReads ?? exposed });
+  // On loopback reads are open: only loopback names may be asked for, so that a page on another
+  // site cannot rebind its domain to 127.0.0.1 and read the store through the browser.
+  const allowedHosts = rest.allowedHosts ?? (exposed ? undefined : [...new Set([host, 'localhost', '127.0.0.1', '[::1]'])].map((h) => (h.includes(':') && !h.startsWith('[') ? `[${h}]` : h)));
+  const app = createHttpApp(store, { ...rest, protectReads: rest.protectReads ?? exposed, ...(allowedHosts ? { allowedHosts } : {}) });
   const server = createServer(app);
   // Slow or stalled clients do not hold connections for ever.
   server.requestTimeout = 30_000;
@@ -50,8 +53,12 @@ export async function serveHttp(store: EventStore, options: ServeOptions = {}): 
     server,
     close: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Answers from now on close their connection; idle ones go now, and any left after a grace.
+      const stopping = app.close();
       server.closeIdleConnections();
-      await Promise.all([closed, app.close()]);
+      const grace = setTimeout(() => server.closeAllConnections(), 2_000);
+      await Promise.all([closed, stopping]);
+      clearTimeout(grace);
     },
   };
 }

@@ -31,6 +31,7 @@ const TITLES: Record<number, string> = {
   412: 'Precondition Failed',
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
+  421: 'Misdirected Request',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
   504: 'Gateway Timeout',
@@ -50,15 +51,23 @@ const STATUS_OF_CODE: Record<string, number> = {
   TIMEOUT: 504,
 };
 
+// What a server-side failure says: never the cause's own message (a driver's names a host).
+const SERVER_DETAIL: Record<string, string> = {
+  STORE_UNAVAILABLE: 'the store is unavailable for now: try again shortly',
+  STORE_CLOSED: 'the store is closed',
+  TIMEOUT: 'the store did not answer in time',
+};
+
 /**
- * The problem an error answers with. A Factline error keeps its message (it names the input at
- * fault, never a secret); anything else is a fault of the server, reported without its details.
+ * The problem an error answers with. A refusal keeps its message (it names the input at fault);
+ * a failure of the server (5xx) says only what kind it is: its cause goes to the log.
  */
 export function problemOf(error: unknown): Problem & { readonly headers: Readonly<Record<string, string>> } {
   if (error instanceof HttpProblem) return { ...problem(error.status, error.code, error.message), headers: error.headers };
   if (error instanceof FactlineError) {
     const status = STATUS_OF_CODE[error.code] ?? 500;
-    return { ...problem(status, error.code, error.message), headers: status === 503 ? { 'retry-after': '1' } : {} };
+    const detail = status < 500 ? error.message : (SERVER_DETAIL[error.code] ?? 'the server failed to answer; its log says why');
+    return { ...problem(status, error.code, detail), headers: status === 503 ? { 'retry-after': '1' } : {} };
   }
   return { ...problem(500, 'INTERNAL', 'the server failed to answer; its log says why'), headers: {} };
 }

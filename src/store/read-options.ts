@@ -1,5 +1,5 @@
 import { ValidationError } from '../events/errors.js';
-import { checkOptions } from '../events/validate.js';
+import { CONTROL, checkOptions } from '../events/validate.js';
 import { MAX_POSITION } from './backend.js';
 import type { ListStreamsOptions, ReadAllOptions, ReadStreamOptions, SubscribeOptions } from './event-store.js';
 
@@ -20,6 +20,8 @@ export interface AllRead {
 
 // A lone surrogate cannot be in a stored name, and databases would each read it differently.
 const isText = (value: unknown): value is string => typeof value === 'string' && value.isWellFormed();
+
+const isNamePart = (value: unknown): value is string => isText(value) && !CONTROL.test(value);
 
 const fail = (path: string, message: string): never => {
   throw new ValidationError([{ path: ['options', path], message }]);
@@ -51,8 +53,10 @@ export function streamReadOptions(input: ReadStreamOptions | undefined): StreamR
 
 export function streamsReadOptions(input: ListStreamsOptions | undefined): { after: string; prefix: string; limit: number } {
   const o = checkOptions(input);
-  if (o.prefix !== undefined && !isText(o.prefix)) fail('prefix', 'must be a well-formed string');
-  if (o.after !== undefined && !isText(o.after)) fail('after', 'must be a well-formed string');
+  // A stream name has no control characters: a prefix or an `after` with one is a mistake (and
+  // PostgreSQL cannot take a NUL in text).
+  if (o.prefix !== undefined && !isNamePart(o.prefix)) fail('prefix', 'must be a well-formed string without control characters');
+  if (o.after !== undefined && !isNamePart(o.after)) fail('after', 'must be a well-formed string without control characters');
   return { after: (o.after as string | undefined) ?? '', prefix: (o.prefix as string | undefined) ?? '', limit: count(o.limit, 'limit', Number.MAX_SAFE_INTEGER, 0) };
 }
 
@@ -63,7 +67,7 @@ export function allReadOptions(input: ReadAllOptions | SubscribeOptions | undefi
   const types = o.types;
   if (types !== undefined && (!Array.isArray(types) || !types.every(isText))) fail('types', 'must be an array of well-formed strings');
   const prefix = o.streamPrefix;
-  if (prefix !== undefined && !isText(prefix)) fail('streamPrefix', 'must be a well-formed string');
+  if (prefix !== undefined && !isNamePart(prefix)) fail('streamPrefix', 'must be a well-formed string without control characters');
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) fail('signal', 'must be an AbortSignal');
   return {
     after: after as bigint,

@@ -138,6 +138,7 @@ conformance('readAll', ({ open, test }) => {
     ['types not an array', { types: 'Odd' }],
     ['types with a number', { types: ['Odd', 1] }],
     ['streamPrefix a number', { streamPrefix: 3 }],
+    ['streamPrefix with a NUL', { streamPrefix: 'a\u0000' }],
     ['limit -1', { limit: -1 }],
   ] as const) {
     test(`bad option: ${name}`, async () => {
@@ -261,6 +262,8 @@ conformance('listStreams', ({ open, test }) => {
   for (const [name, options] of [
     ['prefix a number', { prefix: 3 }],
     ['after with a lone surrogate', { after: 'a\ud83d' }],
+    ['after with a NUL', { after: 'a\u0000' }],
+    ['prefix with a control character', { prefix: 'a\u0007' }],
     ['limit -1', { limit: -1 }],
     ['limit 1.5', { limit: 1.5 }],
     ['options not an object', 'a-'],

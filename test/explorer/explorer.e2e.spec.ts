@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,7 +60,7 @@ describe.skipIf(reason !== undefined)('the explorer page', () => {
     await page.goto(`${serving.url}#token=${TOKEN}`);
     // The token moved from the address into the session, out of the URL and its history.
     await page.waitForFunction(() => !location.hash.includes('token'));
-    expect(await page.evaluate(() => Object.values(sessionStorage))).toContain(TOKEN);
+    expect(await page.evaluate(() => Object.values(sessionStorage) as string[])).toContain(TOKEN);
 
     await page.fill('#stream-search', 'account-a');
     await page.waitForFunction(() => document.querySelectorAll('.stream-link').length === 2);

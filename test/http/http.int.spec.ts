@@ -1,8 +1,23 @@
 import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigurationError, defineDecider, defineProjection, defineWorkflow, memoryStore, startProjections, startWorkflows, type EventStore, type RecordedEvent } from '../../src/index.js';
+import { ConfigurationError, StoreUnavailableError, defineDecider, defineProjection, defineWorkflow, memoryStore, startProjections, startWorkflows, type EventStore, type RecordedEvent } from '../../src/index.js';
 import { createHttpApp, serveHttp, type HttpAppOptions, type Serving } from '../../src/http/index.js';
+import { problemOf } from '../../src/http/problem.js';
 import { conformance } from '../conformance/harness.js';
+
+/** A request as sent, path untouched (fetch would resolve %2E%2E and '//'), with any headers. */
+function raw(url: string, path: string, options: { method?: string; headers?: Record<string, string>; body?: string } = {}) {
+  return new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>((resolve, reject) => {
+    const target = new URL(url);
+    const req = request({ host: target.hostname, port: target.port, path, method: options.method ?? 'GET', headers: options.headers }, (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
 
 const TOKEN = 'the-token-of-these-tests-0123';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -19,6 +34,7 @@ const totals = defineProjection<Counted>({
   version: 1,
   types: ['Counted'],
   async handle(event, { documents }) {
+    if (event.type !== 'Counted') return;
     const doc = (await documents<{ total: number }>('totals').get(event.stream)) ?? { total: 0 };
     await documents<{ total: number }>('totals').upsert(event.stream, { total: doc.total + event.data.by });
   },
@@ -55,7 +71,9 @@ conformance('HTTP API', ({ open, test }) => {
     expect(stale.status).toBe(412);
     expect(stale.headers.get('content-type')).toBe('application/problem+json; charset=utf-8');
     expect(stale.body).toMatchObject({ status: 412, code: 'CONCURRENCY', title: 'Precondition Failed', type: 'urn:factline:problem:concurrency' });
-    expect((await post('api/streams/counter-1', [{ type: 'Counted', data: { by: 3 } }], { 'if-match': 'W/"1"' })).status).toBe(201);
+    // If-Match compares strongly: a weak tag is a mistake, refused.
+    expect((await post('api/streams/counter-1', [{ type: 'Counted', data: { by: 3 } }], { 'if-match': 'W/"1"' })).body).toMatchObject({ status: 400, code: 'VALIDATION' });
+    expect((await post('api/streams/counter-1', [{ type: 'Counted', data: { by: 3 } }], { 'if-match': '"1"' })).status).toBe(201);
     expect((await post('api/streams/counter-1', [{ type: 'Named', data: { name: 'x' } }], { 'if-none-match': '*' })).body).toMatchObject({ code: 'CONCURRENCY' });
     expect((await post('api/streams/counter-2', [{ type: 'Named', data: { name: 'y' } }], { 'if-match': '*' })).body).toMatchObject({ code: 'CONCURRENCY' });
     // The same event ids again: written once, answered with the first result.
@@ -77,7 +95,10 @@ conformance('HTTP API', ({ open, test }) => {
     expect(backward.body).toMatchObject({ next: 1, events: [{ version: 2 }] });
     expect((await call('api/streams/never')).body).toMatchObject({ version: 0, events: [] });
     await store.deleteStream('counter-3');
-    expect((await call('api/streams/counter-3')).body).toMatchObject({ status: 410, code: 'STREAM_DELETED' });
+    // A deleted stream still lists (its events stay in the log) and opens, as deleted with no events.
+    const deleted = await call('api/streams/counter-3');
+    expect([deleted.status, deleted.body]).toEqual([200, { stream: 'counter-3', version: 1, deleted: true, events: [], next: null }]);
+    expect((await post('api/streams/counter-3', [{ type: 'Named', data: { name: 'w' } }])).body).toMatchObject({ status: 410, code: 'STREAM_DELETED' });
   });
 
   test('lists streams by prefix in pages, and reads $all after a position with filters', async () => {
@@ -150,6 +171,7 @@ describe('HTTP API', () => {
 
     const readOnly = await serve(store, { token: undefined });
     const refused = await readOnly.post('api/streams/s', [{ type: 'T', data: 1 }]);
+
     expect([refused.status, refused.body.code]).toEqual([403, 'FORBIDDEN']);
     expect(refused.body.detail).toContain('--token');
     await store.close();
@@ -218,6 +240,9 @@ describe('HTTP API', () => {
     expect((await call('api/streams/s?from=x')).status).toBe(400);
     expect((await call('api/workflows?status=lost')).status).toBe(400);
     expect((await call('api/streams/%E0%A4%A')).body).toMatchObject({ status: 400, code: 'VALIDATION' });
+    expect((await call('api/streams?prefix=%00')).body).toMatchObject({ status: 400, code: 'VALIDATION' });
+    expect((await call(`api/workflows?after=${Buffer.from('99999999999999999999:x').toString('base64url')}`)).status).toBe(400);
+    expect((await call('', { method: 'HEAD' })).status).toBe(200);
     expect((await call('nothing/here')).body).toMatchObject({ status: 404, code: 'NOT_FOUND' });
     const method = await call('api/streams', { method: 'DELETE' });
     expect([method.status, method.headers.get('allow'), method.body.code]).toEqual([405, 'GET', 'METHOD_NOT_ALLOWED']);
@@ -314,7 +339,11 @@ describe('HTTP API', () => {
     const app = createHttpApp(store, { token: TOKEN });
     const { createServer } = await import('node:http');
     const host = createServer((req, res) => {
-      if (!req.url!.startsWith('/factline')) return res.writeHead(404).end();
+      // Express at a mount path: the rest of the path in url, the whole in originalUrl.
+    if (!req.url!.startsWith('/factline')) {
+      Object.assign(req, { originalUrl: req.url });
+      return app(req, res);
+    }
       const original = req.url!;
       let text = '';
       req.on('data', (chunk: Buffer) => (text += chunk.toString()));
@@ -327,12 +356,104 @@ describe('HTTP API', () => {
     await new Promise<void>((resolve) => host.listen(0, '127.0.0.1', resolve));
     const base = `http://127.0.0.1:${(host.address() as { port: number }).port}`;
     const redirect = await fetch(`${base}/factline`, { redirect: 'manual' });
-    expect([redirect.status, redirect.headers.get('location')]).toEqual([308, '/factline/']);
+    expect([redirect.status, redirect.headers.get('location')]).toEqual([308, './factline/']);
+    // A path that a URL parser would read as another host is never redirected to.
+    for (const path of ['//evil.example', '/\\evil.example']) {
+      const answer = await raw(base, path);
+      expect(answer.headers.location).toBeUndefined();
+      expect(answer.status).toBe(404);
+    }
     expect((await fetch(`${base}/factline/`)).headers.get('content-type')).toContain('text/html');
     const appended = await fetch(`${base}/factline/api/streams/s`, { method: 'POST', headers: { ...json, ...auth }, body: '[{"type":"T","data":1}]' });
     expect(appended.status).toBe(201);
     expect(await versionOf(store, 's')).toBe(1);
     await new Promise((resolve) => host.close(resolve));
     await store.close();
+  });
+});
+
+describe('HTTP API, continued', () => {
+  it('one rebuild of a projection at a time; close waits for the rebuild it started', async () => {
+    const store = memoryStore();
+    await store.append('s', [{ type: 'T', data: 1 }]);
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    let handled = 0;
+    const slow = defineProjection({ name: 'slow', version: 1, async handle() {
+      await gate;
+      handled++;
+    } });
+    const serving = await serveHttp(store, { port: 0, token: TOKEN, projections: [slow] });
+    servers.push(serving);
+    const rebuild = () => fetch(new URL('api/projections/slow/rebuild', serving.url), { method: 'POST', headers: auth });
+    // Asked for twice at once: one starts, the other is told it runs.
+    expect((await Promise.all([rebuild(), rebuild()])).map((r) => r.status).sort()).toEqual([202, 409]);
+    let closed = false;
+    const closing = serving.close().then(() => (closed = true));
+    servers.splice(servers.indexOf(serving), 1);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(closed).toBe(false);
+    open();
+    await closing;
+    expect(handled).toBe(1);
+    await store.close();
+  });
+
+  it('on loopback answers only for loopback host names, so a page that rebinds its domain cannot read the store', async () => {
+    const store = memoryStore();
+    const { url } = await serve(store);
+    const port = new URL(url).port;
+    expect((await raw(url, '/api/info', { headers: { host: `127.0.0.1:${port}` } })).status).toBe(200);
+    expect((await raw(url, '/api/info', { headers: { host: `localhost:${port}` } })).status).toBe(200);
+    const rebound = await raw(url, '/api/events', { headers: { host: `attacker.example:${port}` } });
+    expect([rebound.status, (JSON.parse(rebound.body) as { code: string }).code]).toEqual([421, 'MISDIRECTED']);
+    await store.close();
+  });
+
+  it('stream names are path segments as sent: %2F inside a name, and . or .. as names', async () => {
+    const store = memoryStore();
+    const { url } = await serve(store);
+    await store.append('..', [{ type: 'T', data: 'dots' }]);
+    await store.append('a/b', [{ type: 'T', data: 'slash' }]);
+    expect(JSON.parse((await raw(url, '/api/streams/%2E%2E')).body)).toMatchObject({ stream: '..', events: [{ data: 'dots' }] });
+    expect(JSON.parse((await raw(url, '/api/streams/a%2Fb')).body)).toMatchObject({ stream: 'a/b', events: [{ data: 'slash' }] });
+    await store.close();
+  });
+
+  it('close answers the request in flight with its connection closed, and ends', async () => {
+    const store = memoryStore();
+    const serving = await serveHttp(store, { port: 0, token: TOKEN });
+    const target = new URL(serving.url);
+    const arrived = new Promise((resolve) => serving.server.once('request', resolve));
+    const answered = new Promise<{ status: number; connection: string | undefined }>((resolve, reject) => {
+      const req = request({ host: target.hostname, port: target.port, path: '/api/streams/s', method: 'POST', headers: { ...json, ...auth, 'transfer-encoding': 'chunked' } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode!, connection: res.headers.connection }));
+      });
+      req.on('error', reject);
+      req.write('[{"type":"T",');
+      // The body finishes only once the server is closing.
+      setTimeout(() => req.end('"data":1}]'), 100);
+    });
+    await arrived;
+    const closed = serving.close();
+    expect(await answered).toEqual({ status: 201, connection: 'close' });
+    await closed;
+    expect(await versionOf(store, 's')).toBe(1);
+    await store.close();
+  });
+
+  it('failed requests are counted under their route', async () => {
+    const store = memoryStore();
+    const { call, post } = await serve(store);
+    await post('api/streams/s', [{ type: 'T', data: 1 }], { 'if-match': '"5"' });
+    expect(String((await call('metrics')).body)).toContain('factline_http_requests_total{route="append",method="POST",status="412"} 1\n');
+    await store.close();
+  });
+
+  it('a server-side failure says what kind it is, never its cause', () => {
+    const p = problemOf(new StoreUnavailableError('connect ECONNREFUSED 10.1.2.3:5432 (db-primary.internal)', 'not_written'));
+    expect(p).toMatchObject({ status: 503, code: 'STORE_UNAVAILABLE', detail: 'the store is unavailable for now: try again shortly', headers: { 'retry-after': '1' } });
+    expect(problemOf(new Error('secret'))).toMatchObject({ status: 500, code: 'INTERNAL' });
   });
 });

@@ -6,7 +6,7 @@ import { expect, it } from 'vitest';
 const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { exports: Record<string, { types: string; default: string } | string> };
 
 it('every subpath of the exports map points at built code and declarations', () => {
-  expect(Object.keys(pkg.exports).sort()).toEqual(['.', './package.json', './postgres', './sqlite', './testing']);
+  expect(Object.keys(pkg.exports).sort()).toEqual(['.', './http', './package.json', './postgres', './sqlite', './testing']);
   for (const [subpath, target] of Object.entries(pkg.exports)) {
     if (typeof target === 'string') continue;
     expect(existsSync(target.default), `${subpath} → ${target.default}`).toBe(true);
@@ -20,15 +20,17 @@ it('imports by package name expose the public surface, and the core loads no dri
     const sqlite = await import('factline/sqlite');
     const postgres = await import('factline/postgres');
     const testing = await import('factline/testing');
+    const http = await import('factline/http');
     const { createRequire } = await import('node:module');
     const loaded = Object.keys(createRequire(import.meta.url).cache).some((p) => p.includes('better-sqlite3'));
-    console.log(JSON.stringify({ core: Object.keys(core).sort(), sqlite: Object.keys(sqlite), postgres: Object.keys(postgres).sort(), testing: Object.keys(testing).sort(), loaded }));
+    console.log(JSON.stringify({ core: Object.keys(core).sort(), sqlite: Object.keys(sqlite), postgres: Object.keys(postgres).sort(), testing: Object.keys(testing).sort(), http: Object.keys(http).sort(), loaded }));
   `;
   const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' })) as {
     core: string[];
     sqlite: string[];
     postgres: string[];
     testing: string[];
+    http: string[];
     loaded: boolean;
   };
   expect(out.core).toEqual(expect.arrayContaining(['openStore', 'memoryStore', 'FactlineError', 'ConcurrencyError', 'isConcurrencyError', 'uuidv7']));
@@ -36,6 +38,7 @@ it('imports by package name expose the public surface, and the core loads no dri
   expect(out.sqlite).toEqual(['sqliteStore']);
   expect(out.postgres).toEqual(['migrate', 'postgresStore']);
   expect(out.testing).toEqual(['SpecificationError', 'given']);
+  expect(out.http).toEqual(['createHttpApp', 'serveHttp']);
   expect(out.core).toEqual(expect.arrayContaining(['defineEvents', 'defineDecider', 'handle', 'load', 'EventVersionError']));
   expect(out.loaded).toBe(true); // factline/sqlite loads the driver…
   const coreOnly = execFileSync(

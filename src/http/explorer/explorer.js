@@ -304,7 +304,7 @@ function route() {
   current?.leave();
   clearError();
   const { parts, query } = parseHash(location.hash);
-  const name = routes[parts[0]] ? parts[0] : 'streams';
+  const name = Object.hasOwn(routes, parts[0]) ? parts[0] : 'streams';
   for (const a of document.querySelectorAll('[data-nav]')) a.classList.toggle('active', a.dataset.nav === (navOf[name] ?? name));
   document.title = 'Factline explorer';
   const ctx = (current = createContext());
