@@ -125,7 +125,17 @@ const MIGRATIONS: readonly ((n: Names) => string)[] = [
     CREATE INDEX ON ${n.workflows} (status, created_at, id);`,
   // Listing streams by prefix needs names in code point order; the (stream, version) index has the
   // database's collation, under which names sharing a prefix need not be adjacent.
-  (n) => `CREATE INDEX ON ${n.events} (stream COLLATE "C");`,
+  // Made beforehand with CREATE INDEX CONCURRENTLY (docs/postgres.md), it is not made twice.
+  (n) => `DO $do$ BEGIN
+      IF NOT EXISTS (
+        SELECT 1 FROM pg_index AS i
+        JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+        WHERE i.indrelid = '${n.events}'::regclass AND i.indisvalid AND i.indnkeyatts = 1 AND a.attname = 'stream'
+          AND i.indcollation[0] = (SELECT oid FROM pg_collation WHERE collname = 'C' AND collnamespace = 'pg_catalog'::regnamespace)
+      ) THEN
+        CREATE INDEX ON ${n.events} (stream COLLATE "C");
+      END IF;
+    END $do$;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -35,6 +35,22 @@ describe.skipIf(postgres.reason !== undefined)(`postgresStore${postgres.reason ?
     await store.close();
   });
 
+  it('schema version 5 builds the "C" stream index, unless one was built beforehand (CONCURRENTLY)', async () => {
+    const cIndexes = async (s: string) =>
+      (await sql(`SELECT count(*)::int AS n FROM pg_indexes WHERE schemaname = '${s}' AND tablename = 'events' AND indexdef LIKE '%(stream COLLATE "C")%'`))[0];
+    const fresh = schema();
+    await migrate({ connectionString: postgres.url!, schema: fresh });
+    expect(await cIndexes(fresh)).toEqual({ n: 1 });
+    // A store at version 4 whose operator built the index ahead of the upgrade.
+    const early = schema();
+    await migrate({ connectionString: postgres.url!, schema: early });
+    await sql(`DROP INDEX "${early}".events_stream_idx`);
+    await sql(`DELETE FROM "${early}".schema_versions WHERE version = 5`);
+    await sql(`CREATE INDEX CONCURRENTLY ahead ON "${early}".events (stream COLLATE "C")`);
+    expect(await migrate({ connectionString: postgres.url!, schema: early })).toEqual({ from: 4, to: SCHEMA_VERSION });
+    expect(await cIndexes(early)).toEqual({ n: 1 });
+  });
+
   it('processes that start together migrate once', async () => {
     const s = schema();
     const stores = await Promise.all(Array.from({ length: 6 }, () => postgresStore({ connectionString: postgres.url!, schema: s, poolSize: 2 })));
