@@ -15,6 +15,7 @@ import { loadScenarios } from './load.js';
 import { inlineScenario, inlineTotals, projectionScenarios, rawPostgresCatchUp, rawSqliteCatchUp } from './projections.js';
 import { N, printRow, scenarios } from './scenarios.js';
 import { rawPostgresWorkflows, rawSqliteWorkflows, workflowScenarios } from './workflows.js';
+import { httpScenarios } from './http.js';
 
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'factline-bench-'));
@@ -46,6 +47,9 @@ try {
   const workflows = sqliteStore({ path: join(dir, 'workflows.db') });
   await workflowScenarios('sqlite', workflows, rawSqliteWorkflows(join(dir, 'raw-workflows.db')), '≥ 500 wf/s');
   await workflows.close();
+  const served = sqliteStore({ path: join(dir, 'http.db') });
+  await httpScenarios('sqlite', served);
+  await served.close();
 
   await postgresBench();
 } finally {
