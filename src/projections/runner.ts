@@ -92,7 +92,10 @@ export class Runner {
           await this.sleep(this.settings.leaseTtl / 3);
           continue;
         }
-        if (!(await this.step())) await this.idle();
+        // Between batches, a turn of the event loop: on SQLite every call answers at once, and a
+        // long catch-up or rebuild would otherwise hold the process (its HTTP server too) until done.
+        if (await this.step()) await new Promise((resolve) => setImmediate(resolve));
+        else await this.idle();
         this.outages = 0;
       } catch (error) {
         if (error instanceof LeaseLost) {

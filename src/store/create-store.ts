@@ -349,6 +349,9 @@ class CoreStore implements EventStore {
             after = row.position;
           }
           if (page.length < this.settings.pageSize && after < head) after = head;
+          // A turn of the event loop between pages: on SQLite reads answer at once, and a long
+          // catch-up would otherwise hold the process until it is done.
+          else await new Promise((resolve) => setImmediate(resolve));
         }
         failures = 0;
       } catch (error) {

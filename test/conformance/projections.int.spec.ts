@@ -137,6 +137,25 @@ conformance('documents', ({ open, test }) => {
 });
 
 conformance('async projections', ({ open, openShared, test }) => {
+  test('a rebuild and a subscription catching up let the process breathe: timers run between batches', async () => {
+    const store = await open({ pageSize: 20 });
+    await store.append('many', Array.from({ length: 400 }, (_, i) => ({ type: 'OrderPlaced', data: { id: `o${i}`, total: 1 } })));
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 0);
+    try {
+      // On SQLite and memory every call answers at once: without a turn between batches, no timer
+      // would run until the whole log is done.
+      await rebuildProjection(store, orders(), { batchSize: 20 });
+      expect(ticks).toBeGreaterThan(0);
+      ticks = 0;
+      const controller = new AbortController();
+      for await (const e of store.subscribe({ signal: controller.signal })) if (e.position === 400n) controller.abort();
+      expect(ticks).toBeGreaterThan(0);
+    } finally {
+      clearInterval(timer);
+    }
+  });
+
   test('catch up, follow live, waitFor gives read-your-writes, status reports the checkpoint', async () => {
     const store = await open();
     await place(store, 30);
