@@ -4,4 +4,5 @@
 import { defineConfig } from 'factline';
 import { deciders, projections } from './app.js';
 
-export default defineConfig({ store: 'sqlite:./data/order-fulfilment.db', deciders, projections });
+// A relative path is relative to this file: the store npm start makes, in the repository's data/.
+export default defineConfig({ store: 'sqlite:../../data/order-fulfilment.db', deciders, projections });

@@ -52,18 +52,17 @@ export const orderList = defineProjection<OrderProgress>({
   },
 });
 
-/** Available and reserved units per SKU. */
-export const stockLevels = defineProjection<StockEvent>({
+/** Units available and reserved per SKU; a shipped order's units leave the warehouse. */
+export const stockLevels = defineProjection<StockEvent | RecordedEvent<'OrderShipped', { sku: string; quantity: number }>>({
   name: 'stock-levels',
   version: 1,
-  types: ['Restocked', 'StockReserved', 'StockReleased'],
+  types: ['Restocked', 'StockReserved', 'StockReleased', 'OrderShipped'],
   async handle(event, { documents }) {
     const stock = documents<StockView>('stock');
-    const sku = event.stream.slice('stock-'.length);
+    const sku = event.type === 'OrderShipped' ? event.data.sku : event.stream.slice('stock-'.length);
     const s = (await stock.get(sku)) ?? { sku, available: 0, reserved: 0 };
     const q = event.data.quantity;
-    if (event.type === 'Restocked') await stock.upsert(sku, { ...s, available: s.available + q });
-    else if (event.type === 'StockReserved') await stock.upsert(sku, { ...s, available: s.available - q, reserved: s.reserved + q });
-    else await stock.upsert(sku, { ...s, available: s.available + q, reserved: s.reserved - q });
+    const change = { Restocked: [q, 0], StockReserved: [-q, q], StockReleased: [q, -q], OrderShipped: [0, -q] }[event.type];
+    await stock.upsert(sku, { sku, available: s.available + change[0]!, reserved: s.reserved + change[1]! });
   },
 });

@@ -1,4 +1,4 @@
-// npm start: a first look at Factline on the embedded SQLite store.
+// npm run quickstart: a first look at Factline on the embedded SQLite store.
 // Appends to a few streams, reads them back, and follows the log live while a second writer works.
 import { ConcurrencyError, openStore } from 'factline';
 

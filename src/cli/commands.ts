@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ValidationError } from '../events/errors.js';
 import type { ExpectedVersion, Metadata, RecordedEvent } from '../events/types.js';
 import { internalsOf } from '../projections/internals.js';
 import type { EventStore } from '../store/event-store.js';
@@ -181,9 +180,15 @@ export const commands: readonly Command[] = [
       const file = positionals[0]!;
       if (!existsSync(file)) throw new UsageError(`no file "${file}"`, 'make one with: factline export --out FILE');
       const bar = progressBar('importing');
+      const { backend } = internalsOf(store);
+      const before = await backend.headPosition();
       const { events, streams } = await importEvents(store, file, bar);
+      // Events already in the store are not written again: the log grew by the new ones only.
+      const added = Number((await backend.headPosition()) - before);
       bar.end();
-      print(values, { events, streams }, () => `imported ${events.toLocaleString('en')} events in ${streams.toLocaleString('en')} streams`);
+      print(values, { events, streams, added }, () =>
+        `imported ${events.toLocaleString('en')} events in ${streams.toLocaleString('en')} streams: ${added === events ? 'all new' : `${added.toLocaleString('en')} new, the others were there already`}`,
+      );
       return 0;
     },
   },
@@ -252,7 +257,7 @@ rebuild: builds the projection (from the config's projections) again from the fi
   {
     name: 'serve',
     summary: 'serve the HTTP API and the explorer page',
-    usage: 'factline serve [--port N] [--host H] [--token T]',
+    usage: 'factline serve [--port N (default 4000)] [--host H (default 127.0.0.1)] [--token T]',
     details: `Serves the JSON API and the explorer (streams, time travel with the config's deciders, causation, live tail, projections, workflows) until Ctrl-C.
 Binds 127.0.0.1 unless --host says otherwise; beyond loopback every call needs the token. Appends and rebuilds always need it:
 --token, else $FACTLINE_TOKEN, else a new random one, printed in the URL to open.`,
@@ -263,8 +268,8 @@ Binds 127.0.0.1 unless --host says otherwise; beyond loopback every call needs t
   {
     name: 'demo',
     summary: 'serve the explorer over a store filled with a small example history',
-    usage: 'factline demo [--port N] [--host H] [--token T] [--store URL]',
-    details: 'Fills the store (by default one in memory: nothing is written to disk) with accounts and transfers, then serves it like factline serve, with their decider and projection registered.',
+    usage: 'factline demo [--port N (default 4000)] [--host H (default 127.0.0.1)] [--token T] [--store URL (default memory:)]',
+    details: 'Fills a store with accounts and transfers, then serves it like factline serve, with their decider and projection registered. The store is one in memory (nothing is written to disk) unless --store names one; FACTLINE_STORE and the config are not used.',
     options: SERVE_OPTIONS,
     positionals: [],
     defaultStore: 'memory:',
@@ -338,7 +343,12 @@ async function run(command: Command, argv: readonly string[]): Promise<number> {
   if (positionals.length > command.positionals.length) throw new UsageError(`too many arguments for ${command.name}`, `usage: ${command.usage}`);
   const { config } = await loadConfig(values.config as string | undefined);
   // An empty FACTLINE_STORE counts as unset.
-  const url = (values.store as string | undefined) ?? (process.env.FACTLINE_STORE ? process.env.FACTLINE_STORE : (command.defaultStore ?? config.store ?? DEFAULT_STORE));
+  // A command with a store of its own (demo: memory) takes only --store: FACTLINE_STORE and the
+  // config name the application's store, which it must not fill.
+  const url =
+    (values.store as string | undefined) ??
+    command.defaultStore ??
+    (process.env.FACTLINE_STORE ? process.env.FACTLINE_STORE : (config.store ?? DEFAULT_STORE));
   const store = await openStore(url, config.options);
   try {
     return await command.action(store, { values, positionals, config });
@@ -361,12 +371,12 @@ ${commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
 options of every command:
 ${COMMON_HELP}
 
-"factline <command> --help" shows a command's own options.
+"factline <command> --help" shows how to call a command, and its own options.
 `;
 }
 
 function commandHelp(command: Command): string {
-  return `usage: ${command.usage}\n\n${command.details}\n\noptions:\n${COMMON_HELP}\n`;
+  return `usage: ${command.usage}\n\n${command.details}\n\noptions of every command:\n${COMMON_HELP}\n`;
 }
 
 // --- output --------------------------------------------------------------------------------------
@@ -409,5 +419,5 @@ function expected(text: string | undefined): ExpectedVersion | undefined {
   if (text === undefined) return undefined;
   if (text === 'any' || text === 'no_stream' || text === 'stream_exists') return text;
   if (/^\d+$/.test(text)) return Number(text);
-  throw new ValidationError([{ path: ['--expected-version'], message: 'must be a version number, no_stream, stream_exists or any' }]);
+  throw new UsageError(`--expected-version must be a version number, no_stream, stream_exists or any, not "${text}"`);
 }

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, resolve } from 'node:path';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { defineConfig, type FactlineConfig } from '../config.js';
 import { UsageError } from './usage.js';
@@ -16,8 +16,20 @@ export async function loadConfig(given: string | undefined, cwd = process.cwd())
   if (file === undefined) return { config: {} };
   if (!existsSync(file)) throw new UsageError(`no config file "${given}"`, `a config file looks like: export default defineConfig({ deciders: [...] })`);
   const module = /\.m?ts$/.test(file) ? await importTypeScript(file) : ((await import(pathToFileURL(file).href)) as { default?: unknown });
-  if (module.default === undefined) throw new UsageError(`${file} has no default export`, 'end it with: export default defineConfig({ ... })');
-  return { config: defineConfig(module.default as FactlineConfig), file };
+  // In a project that is not "type": "module", a TypeScript config loads as CommonJS: its default
+  // export arrives wrapped once more.
+  const wrapped = module.default as { default?: unknown; __esModule?: boolean } | undefined;
+  const exported = wrapped && typeof wrapped === 'object' && 'default' in wrapped && (wrapped.__esModule || Object.keys(wrapped).length === 1) ? wrapped.default : wrapped;
+  if (exported === undefined) throw new UsageError(`${file} has no default export`, 'end it with: export default defineConfig({ ... })');
+  const config = defineConfig(exported as FactlineConfig);
+  return { config: config.store === undefined ? config : { ...config, store: besideConfig(config.store, file) }, file };
+}
+
+/** A relative SQLite path in a config is relative to the config file, wherever the command runs. */
+function besideConfig(store: string, file: string): string {
+  const match = /^sqlite:(?!\/\/)([^?]*)(\?.*)?$/.exec(store);
+  if (!match || isAbsolute(match[1]!) || match[1] === '') return store;
+  return `sqlite:${resolve(dirname(file), match[1]!)}${match[2] ?? ''}`;
 }
 
 async function importTypeScript(file: string): Promise<{ default?: unknown }> {

@@ -171,6 +171,7 @@ export function createHttpApp(store: EventStore, options: HttpAppOptions = {}): 
         if (!entry) throw new HttpProblem(404, 'NO_DECIDER', `no decider is registered for stream "${stream}": add one to the deciders with a prefix it starts with`);
         const version = int(url, 'version');
         const atText = url.searchParams.get('at');
+        if (version !== undefined && atText !== null) throw invalid('at', 'give version or at, not both');
         const at = atText === null ? undefined : new Date(atText);
         if (at !== undefined && Number.isNaN(at.getTime())) throw invalid('at', 'must be an ISO time, such as 2026-01-31T12:00:00Z');
         const decider = entry.decider as Decider<unknown, never, RecordedEvent>;

@@ -47,7 +47,8 @@ export async function serveHttp(store: EventStore, options: ServeOptions = {}): 
     });
   });
   const address = server.address() as AddressInfo;
-  const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  // Bound to every interface, the address to open on this machine is loopback's.
+  const shown = address.address === '0.0.0.0' ? '127.0.0.1' : address.address === '::' ? '[::1]' : address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
     url: `http://${shown}:${address.port}/`,
     server,

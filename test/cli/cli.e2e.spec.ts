@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -106,8 +106,8 @@ describe('factline', () => {
     expect(badStore.code).toBe(1);
     expect(badStore.stderr).toMatch(/unsupported store URL.*\[CONFIGURATION\]/);
     const badExpected = await factline(['append', 's', 'T', '{}', '--expected-version', 'soon']);
-    expect(badExpected).toMatchObject({ code: 1 });
-    expect(badExpected.stderr).toContain('[VALIDATION]');
+    expect(badExpected).toMatchObject({ code: 2 });
+    expect(badExpected.stderr).toContain('--expected-version must be a version number, no_stream, stream_exists or any, not "soon"');
     const badEvent = await factline(['append', 's', '', '{}']);
     expect(badEvent.code).toBe(1);
     expect(badEvent.stderr).toContain('[VALIDATION]');
@@ -180,16 +180,25 @@ describe('factline', () => {
   });
 
   it('reads the application\'s config: its store, and the projections that projections rebuild rebuilds', async () => {
-    const config = ['--config', join(process.cwd(), 'test/fixtures/factline.config.ts')];
+    // The application's folder: its config (the fixture, importing Factline by absolute path) and
+    // its node_modules (for tsx); the command runs from another folder.
+    const app = join(dir, 'app');
+    mkdirSync(app);
+    symlinkSync(join(process.cwd(), 'node_modules'), join(app, 'node_modules'));
+    const fixture = readFileSync('test/fixtures/factline.config.ts', 'utf8').replace("'../../src/index.js'", JSON.stringify(join(process.cwd(), 'src/index.js')));
+    writeFileSync(join(app, 'factline.config.ts'), fixture);
+    const config = ['--config', 'app/factline.config.ts'];
     await factline(['append', 'counter-1', 'Counted', '{"by":2}', ...config]);
     await factline(['append', 'counter-1', 'Counted', '{"by":3}', ...config]);
-    expect(existsSync(join(dir, 'data/configured.db'))).toBe(true);
+    // The config's relative path is relative to the config file, not to where the command runs.
+    expect(existsSync(join(app, 'data/configured.db'))).toBe(true);
+    expect(existsSync(join(dir, 'data/configured.db'))).toBe(false);
     const rebuilt = await factline(['projections', 'rebuild', 'totals', '--json', ...config]);
     expect(rebuilt.code).toBe(0);
     expect(JSON.parse(rebuilt.stdout)).toMatchObject({ name: 'totals', generation: 1, checkpoint: '2' });
     const again = await factline(['projections', 'rebuild', 'totals', ...config]);
     expect(again.stdout).toMatch(/^rebuilt totals: generation 2, at position 2, in \d+\.\d s\n$/);
-    const store = await openStore(`sqlite:${join(dir, 'data/configured.db')}`);
+    const store = await openStore(`sqlite:${join(app, 'data/configured.db')}`);
     expect(await store.documents('totals').get('counter-1')).toEqual({ total: 5 });
     await store.close();
 
@@ -218,7 +227,8 @@ describe('factline', () => {
     served.kill('SIGINT');
     expect(await new Promise((resolve) => served.on('exit', resolve))).toBe(0);
 
-    const demo = spawn(process.execPath, [CLI, 'demo', '--port', '0', '--token', 'the-demo-token-0123456789'], { cwd: dir, env: { ...process.env, FACTLINE_STORE: '' } });
+    // FACTLINE_STORE names the application's store: the demo does not fill it.
+    const demo = spawn(process.execPath, [CLI, 'demo', '--port', '0', '--token', 'the-demo-token-0123456789'], { cwd: dir, env: { ...process.env, FACTLINE_STORE: 'sqlite:./data/application.db' } });
     const demoUrl = await printedUrl(demo);
     expect(demoUrl).not.toContain('#token');
     const streams = (await (await fetch(new URL('api/streams?prefix=account-', demoUrl))).json()) as { streams: { stream: string }[] };
@@ -227,7 +237,7 @@ describe('factline', () => {
     expect(state.state).toEqual({ owner: 'ada', balance: 1000, transfers: [] });
     demo.kill('SIGTERM');
     expect(await new Promise((resolve) => demo.on('exit', resolve))).toBe(0);
-    expect(existsSync(join(dir, 'data/factline.db'))).toBe(true); // the earlier test's; demo wrote nothing of its own
+    expect(existsSync(join(dir, 'data/application.db'))).toBe(false);
   });
 
   it.skipIf(postgres.reason !== undefined)(`export from SQLite and import into PostgreSQL keep every event as it was${postgres.reason ? ` (skipped: ${postgres.reason})` : ''}`, { timeout: 60_000 }, async () => {
@@ -252,12 +262,11 @@ describe('factline', () => {
     schemas.push(schema);
     const target = `${postgres.url}?schema=${schema}`;
     const imported = await factline(['import', file, '--store', target, '--json']);
-    expect(JSON.parse(imported.stdout)).toEqual({ events: 2502, streams: 31 });
+    expect(JSON.parse(imported.stdout)).toEqual({ events: 2502, streams: 31, added: 2502 });
     // Everything but the position, which the target gives, is the same.
     const strip = (text: string) => lines(text).map((l) => ({ ...(JSON.parse(l) as object), position: undefined }));
     const again = join(dir, 'again.ndjson');
     await factline(['export', '--out', again, '--store', target]);
-    const { readFileSync } = await import('node:fs');
     expect(strip(readFileSync(again, 'utf8'))).toEqual(strip(readFileSync(file, 'utf8')));
     const moved = await openStore(target, { events });
     const person: RecordedEvent[] = [];
@@ -265,7 +274,7 @@ describe('factline', () => {
     expect(person.map((e) => e.data)).toEqual([{ fullName: 'Ada' }, { fullName: 'Ada Lovelace' }]);
     await moved.close();
     // Importing again adds nothing; into a store whose streams differ, it is refused, naming where.
-    expect((await factline(['import', file, '--store', target])).stdout).toContain('imported 2,502 events');
+    expect((await factline(['import', file, '--store', target])).stdout).toBe('imported 2,502 events in 31 streams: 0 new, the others were there already\n');
     const other = `sqlite:${join(dir, 'other.db')}`;
     await factline(['append', 's-7', 'Different', '{}', '--store', other]);
     const refused = await factline(['import', file, '--store', other]);

@@ -137,6 +137,7 @@ conformance('HTTP API', ({ open, test }) => {
     expect((await call(`api/streams/counter-1/state?at=${between.toISOString()}`)).body).toMatchObject({ version: 2, state: { total: 2 } });
     expect((await call('api/streams/other-1/state')).body).toMatchObject({ status: 404, code: 'NO_DECIDER' });
     expect((await call('api/streams/counter-1/state?at=yesterday')).body).toMatchObject({ status: 400, code: 'VALIDATION' });
+    expect((await call(`api/streams/counter-1/state?version=1&at=${between.toISOString()}`)).body).toMatchObject({ status: 400, detail: 'at: give version or at, not both' });
   });
 
   test('projections: status, lag and a rebuild with its progress', async () => {
