@@ -4,6 +4,7 @@ import { ConfigurationError, StoreUnavailableError, defineDecider, defineProject
 import { createHttpApp, serveHttp, type HttpAppOptions, type Serving } from '../../src/http/index.js';
 import { problemOf } from '../../src/http/problem.js';
 import { conformance } from '../conformance/harness.js';
+import { totals } from '../fixtures/factline.config.js';
 
 /** A request as sent, path untouched (fetch would resolve %2E%2E and '//'), with any headers. */
 function raw(url: string, path: string, options: { method?: string; headers?: Record<string, string>; body?: string } = {}) {
@@ -28,16 +29,6 @@ const counter = defineDecider<{ total: number; names: string[] }, never, Counted
   initialState: () => ({ total: 0, names: [] }),
   evolve: (s, e) => (e.type === 'Counted' ? { ...s, total: s.total + e.data.by } : { ...s, names: [...s.names, e.data.name] }),
   decide: () => [],
-});
-const totals = defineProjection<Counted>({
-  name: 'totals',
-  version: 1,
-  types: ['Counted'],
-  async handle(event, { documents }) {
-    if (event.type !== 'Counted') return;
-    const doc = (await documents<{ total: number }>('totals').get(event.stream)) ?? { total: 0 };
-    await documents<{ total: number }>('totals').upsert(event.stream, { total: doc.total + event.data.by });
-  },
 });
 
 const servers: Serving[] = [];
