@@ -77,11 +77,18 @@ export class PostgresProjections implements ProjectionBackend {
   }
 
   async ensureIndexes(fields: readonly string[]): Promise<void> {
-    for (const f of fields) {
-      for (const [kind, expr] of [['num', expressions.num(f)], ['text', expressions.text(f)]] as const) {
-        await this.query(`CREATE INDEX IF NOT EXISTS documents_${kind}_${f} ON ${this.n.documents} (collection, ${expr})`, []);
+    if (fields.length === 0) return;
+    // CREATE INDEX IF NOT EXISTS is not safe against itself: two processes that start together
+    // both pass the check and one fails on the catalog's unique key. They take turns under a
+    // transaction-scoped lock; the second then finds the first's index.
+    await this.transaction(async (tx) => {
+      await tx.sql('SELECT pg_advisory_xact_lock($1, $2)', [this.n.lockSpace + 2, this.n.lockKey]);
+      for (const f of fields) {
+        for (const [kind, expr] of [['num', expressions.num(f)], ['text', expressions.text(f)]] as const) {
+          await tx.sql(`CREATE INDEX IF NOT EXISTS documents_${kind}_${f} ON ${this.n.documents} (collection, ${expr})`, []);
+        }
       }
-    }
+    });
   }
 
   async now(): Promise<number> {

@@ -2,6 +2,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigurationError, StoreUnavailableError, openStore } from '../../src/index.js';
 import { SCHEMA_VERSION } from '../../src/postgres/migrations.js';
+import { internalsOf } from '../../src/projections/internals.js';
 import { migrate, postgresStore } from '../../src/postgres/index.js';
 import { closeAdmin, dropSchema, freshSchema, postgres, sql } from '../support/postgres.js';
 
@@ -49,6 +50,19 @@ describe.skipIf(postgres.reason !== undefined)(`postgresStore${postgres.reason ?
     await sql(`CREATE INDEX CONCURRENTLY ahead ON "${early}".events (stream COLLATE "C")`);
     expect(await migrate({ connectionString: postgres.url!, schema: early })).toEqual({ from: 4, to: SCHEMA_VERSION });
     expect(await cIndexes(early)).toEqual({ n: 1 });
+  });
+
+  it('stores that start together create a projection\'s document indexes once, without tripping on each other', async () => {
+    const s = schema();
+    await migrate({ connectionString: postgres.url!, schema: s });
+    const stores = await Promise.all(Array.from({ length: 6 }, () => postgresStore({ connectionString: postgres.url!, schema: s })));
+    try {
+      // CREATE INDEX IF NOT EXISTS alone: one of several at once fails on the catalog's unique key.
+      await Promise.all(stores.map((store) => internalsOf(store).backend.projections.ensureIndexes(['status', 'total', 'placedAt'])));
+      expect(await sql(`SELECT count(*)::int AS n FROM pg_indexes WHERE schemaname = '${s}' AND (indexname LIKE 'documents_num_%' OR indexname LIKE 'documents_text_%')`)).toEqual([{ n: 6 }]);
+    } finally {
+      for (const store of stores) await store.close();
+    }
   });
 
   it('processes that start together migrate once', async () => {
