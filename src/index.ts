@@ -75,3 +75,4 @@ export {
 export * from './projections/index.js';
 export * from './workflows/index.js';
 export { defineConfig, type DeciderEntry, type FactlineConfig } from './config.js';
+export { currentContext, withContext, type MessageContext } from './context/message-context.js';

@@ -4,6 +4,8 @@ import { findNonJson } from '../events/json.js';
 import { checkOptions } from '../events/validate.js';
 import type { NewEventFor } from '../store/event-store.js';
 import { nextCommandKey } from '../workflows/step-scope.js';
+import { currentContext, withContext } from '../context/message-context.js';
+import { uuidv7 } from '../events/uuid.js';
 import { commandEventId, commandEventIds } from './command-ids.js';
 import { snapshotName, type Decider } from './decider.js';
 import { load, type DeciderStore, type StoreOf } from './load.js';
@@ -50,6 +52,24 @@ export async function handle<S, C, E extends RecordedEvent>(
   const { expectedVersion, metadata, retries, idempotencyKey } = checkHandleOptions(options);
   // Inside a workflow step, a command without a key of its own gets one from the step's.
   const key = idempotencyKey ?? nextCommandKey();
+  // A command handled where no message is being handled starts a correlation of its own, and is
+  // the cause of its events. Its id comes from its key when it has one: a run again appends the
+  // same events, metadata and all.
+  const outer = currentContext();
+  if (outer?.causationId !== undefined) return run(store, stream, decider, command, { expectedVersion, metadata, retries, key });
+  const commandId = key === undefined ? uuidv7() : (await commandEventIds(stream, `${key}#command`, 1))[0]!;
+  return withContext({ correlationId: outer?.correlationId ?? commandId, causationId: commandId }, () =>
+    run(store, stream, decider, command, { expectedVersion, metadata, retries, key }),
+  );
+}
+
+async function run<S, C, E extends RecordedEvent>(
+  store: DeciderStore<E>,
+  stream: string,
+  decider: Decider<S, C, E>,
+  command: C,
+  { expectedVersion, metadata, retries, key }: { expectedVersion: ExpectedVersion | undefined; metadata: Metadata | undefined; retries: number; key: string | undefined },
+): Promise<Handled<S, E>> {
   if (key !== undefined) {
     const done = await alreadyHandled(store, stream, decider, key);
     if (done) return done;

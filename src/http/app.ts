@@ -5,6 +5,8 @@ import { ConfigurationError, ValidationError } from '../events/errors.js';
 import type { ExpectedVersion, NewEvent, RecordedEvent } from '../events/types.js';
 import { load } from '../decider/load.js';
 import type { DeciderEntry } from '../config.js';
+import { withContext } from '../context/message-context.js';
+import { uuidv7 } from '../events/uuid.js';
 import type { Decider } from '../decider/decider.js';
 import type { ProjectionDefinition } from '../projections/define.js';
 import { internalsOf } from '../projections/internals.js';
@@ -205,9 +207,16 @@ export function createHttpApp(store: EventStore, options: HttpAppOptions = {}): 
         if (!Array.isArray(body)) throw invalid('body', 'must be a JSON array of events: [{ "type": "…", "data": … }]');
         const events = body.map((e: unknown, i) => newEvent(e, i));
         const expectedVersion = expectedFrom(req);
-        const result = await store.append(stream, events, expectedVersion === undefined ? {} : { expectedVersion });
+        // The request is a message of its own: its events share a correlation, the caller's
+        // (X-Correlation-Id) or a new one, answered back in the same header.
+        const correlationId = correlationOf(req);
+        const result = await withContext({ correlationId }, () => store.append(stream, events, expectedVersion === undefined ? {} : { expectedVersion }));
         metrics.appended(events.length);
-        return { status: 201, body: { stream, version: result.version, position: String(result.position) }, headers: { etag: `"${result.version}"` } };
+        return {
+          status: 201,
+          body: { stream, version: result.version, position: String(result.position) },
+          headers: { etag: `"${result.version}"`, 'x-correlation-id': correlationId },
+        };
       },
       'write',
     ],
@@ -503,6 +512,13 @@ function expectedFrom(req: IncomingMessage): ExpectedVersion | undefined {
   const version = /^"(\d+)"$/.exec(text)?.[1];
   if (version === undefined || !Number.isSafeInteger(Number(version))) throw invalid('If-Match', `must be a stream version in quotes, such as "7" (the ETag of a read), not ${text}`);
   return Number(version);
+}
+
+function correlationOf(req: IncomingMessage): string {
+  const given = req.headers['x-correlation-id'];
+  if (given === undefined) return uuidv7();
+  if (typeof given !== 'string' || !/^[\x21-\x7e]{1,200}$/.test(given)) throw invalid('X-Correlation-Id', 'must be 1 to 200 printable characters without spaces');
+  return given;
 }
 
 function newEvent(value: unknown, i: number): NewEvent {

@@ -4,6 +4,7 @@ import type { ProjectionRow, Transaction } from './backend.js';
 import type { ProjectionContext, ProjectionDefinition } from './define.js';
 import { checkCollection, collection } from './documents.js';
 import { inHandler } from './handler-scope.js';
+import { inEventContext } from '../context/message-context.js';
 
 /** A handler threw on `events[index]` of a batch. */
 export class HandlerFailure extends Error {
@@ -57,7 +58,7 @@ export function projectionContext(tx: Transaction, name: string, generation: num
 export async function applyEvents(store: object, definition: ProjectionDefinition, context: ProjectionContext, events: readonly RecordedEvent[]): Promise<void> {
   for (let i = 0; i < events.length; i++) {
     try {
-      await inHandler(store, () => definition.handle(events[i]!, context));
+      await inHandler(store, () => inEventContext(events[i]!, () => definition.handle(events[i]!, context)));
     } catch (error) {
       throw new HandlerFailure(i, events[i]!, error);
     }

@@ -1,5 +1,6 @@
 import { ProjectionFailedError } from '../events/errors.js';
 import type { RecordedEvent } from '../events/types.js';
+import { inEventContext } from '../context/message-context.js';
 import type { StoredEvent } from '../store/backend.js';
 import { HandlerFailure, applyEvents, newGeneration, pickGeneration, projectionContext, swapIn } from './apply.js';
 import type { ProjectionRow, Transaction } from './backend.js';
@@ -326,7 +327,7 @@ export class Runner {
     let failure: HandlerFailure | undefined;
     for (const event of events) {
       try {
-        await definition.handle(event, { reactor: this.name, signal: this.stop.signal });
+        await inEventContext(event, () => definition.handle(event, { reactor: this.name, signal: this.stop.signal }));
       } catch (error) {
         failure = new HandlerFailure(done, event, error);
         break;

@@ -5,6 +5,7 @@ import type { ExpectedVersion, NewEvent, RecordedEvent } from '../events/types.j
 import { checkExpectedVersion, checkOptions, checkStreamName, prepareEvents } from '../events/validate.js';
 import { MAX_POSITION, type StoreBackend, type StoredEvent } from './backend.js';
 import { ChangeFeed } from './change-feed.js';
+import { currentContext, inheritContext } from '../context/message-context.js';
 import { decodeEvent } from './decode.js';
 import { silentLogger, type Logger } from '../observability/logger.js';
 import type {
@@ -166,7 +167,9 @@ class CoreStore implements EventStore {
     refuseInHandler(this, 'append');
     checkStreamName(stream);
     const expectedVersion = checkExpectedVersion(checkOptions(options).expectedVersion);
-    const input = this.events && Array.isArray(events) ? await this.events.validate(events) : events;
+    // Taken now: the append keeps the context it was called in, whatever batch it commits with.
+    const inherited = inheritContext(events, currentContext());
+    const input = this.events && Array.isArray(inherited) ? await this.events.validate(inherited) : inherited;
     const prepared = prepareEvents(stream, input, this.settings.maxEventSize, this.events?.versionOf);
     this.checkOpen(); // schemas may validate asynchronously: the store may have closed meanwhile
     return this.committer.submit({ kind: 'append', stream, events: prepared, expectedVersion });

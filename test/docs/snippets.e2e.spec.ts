@@ -34,7 +34,7 @@ describe('code in the README and docs', () => {
   it('exists in every page that shows an API', () => {
     expect(snippets.length).toBeGreaterThanOrEqual(8);
     expect(new Set(snippets.map((s) => s.file))).toEqual(
-      new Set(['README.md', 'docs/event-store.md', 'docs/subscriptions.md', 'docs/sqlite.md', 'docs/errors.md', 'docs/postgres.md', 'docs/events.md', 'docs/deciders.md', 'docs/testing.md', 'docs/snapshots.md', 'docs/temporal.md', 'docs/projections.md', 'docs/workflows.md', 'docs/cli.md', 'docs/http.md']),
+      new Set(['README.md', 'docs/event-store.md', 'docs/subscriptions.md', 'docs/sqlite.md', 'docs/errors.md', 'docs/postgres.md', 'docs/events.md', 'docs/deciders.md', 'docs/testing.md', 'docs/snapshots.md', 'docs/temporal.md', 'docs/projections.md', 'docs/workflows.md', 'docs/cli.md', 'docs/http.md', 'docs/correlation.md']),
     );
   });
 

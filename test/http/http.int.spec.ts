@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigurationError, StoreUnavailableError, defineDecider, defineProjection, defineWorkflow, memoryStore, startProjections, startWorkflows, type EventStore, type RecordedEvent } from '../../src/index.js';
 import { createHttpApp, serveHttp, type HttpAppOptions, type Serving } from '../../src/http/index.js';
 import { problemOf } from '../../src/http/problem.js';
-import { conformance } from '../conformance/harness.js';
+import { collect, conformance } from '../conformance/harness.js';
 import { totals } from '../fixtures/factline.config.js';
 
 /** A request as sent, path untouched (fetch would resolve %2E%2E and '//'), with any headers. */
@@ -69,7 +69,13 @@ conformance('HTTP API', ({ open, test }) => {
     expect((await post('api/streams/counter-2', [{ type: 'Named', data: { name: 'y' } }], { 'if-match': '*' })).body).toMatchObject({ code: 'CONCURRENCY' });
     // The same event ids again: written once, answered with the first result.
     const id = '01890000-0000-7000-8000-000000000001';
-    const first = await post('api/streams/counter-3', [{ id, type: 'Named', data: { name: 'z' } }]);
+    const first = await post('api/streams/counter-3', [{ id, type: 'Named', data: { name: 'z' } }], { 'x-correlation-id': 'checkout-77' });
+    expect(first.headers.get('x-correlation-id')).toBe('checkout-77');
+    expect((await store.getEvents([id]))[0]!.metadata).toEqual({ correlationId: 'checkout-77' });
+    // Without the header, a request's events share a new correlation, answered back.
+    expect(created.headers.get('x-correlation-id')).toMatch(/^[0-9a-f-]{36}$/);
+    expect((await collect(store.readStream('counter-1')))[0]!.metadata).toEqual({ correlationId: created.headers.get('x-correlation-id') });
+    expect((await post('api/streams/counter-5', [{ type: 'Named', data: { name: 'q' } }], { 'x-correlation-id': 'has space' })).body).toMatchObject({ status: 400 });
     const again = await post('api/streams/counter-3', [{ id, type: 'Named', data: { name: 'z' } }]);
     expect(again.body).toEqual(first.body);
 
