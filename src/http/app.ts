@@ -73,6 +73,7 @@ type Route = readonly [method: 'GET' | 'POST', pattern: RegExp, name: string, ha
 const PAGE = { streams: [50, 500], events: [100, 1000], workflows: [50, 500] } as const;
 const EFFECTS_WINDOW = 2_000;
 const MiB = 1024 * 1024;
+export const DEFAULT_MAX_BODY = 4 * MiB;
 
 const SECURITY_HEADERS = {
   'x-content-type-options': 'nosniff',
@@ -559,7 +560,7 @@ const isList = (value: unknown): boolean => Array.isArray(value);
 
 function checkOptions(options: HttpAppOptions) {
   if (typeof options !== 'object' || options === null) throw new ConfigurationError('createHttpApp takes (store, options?)');
-  const { token, maxBodySize = 4 * MiB, explorer = true, protectReads = false } = options;
+  const { token, maxBodySize = DEFAULT_MAX_BODY, explorer = true, protectReads = false } = options;
   const deciders: readonly DeciderEntry[] = options.deciders ?? [];
   const projections: readonly ProjectionDefinition[] = options.projections ?? [];
   if (token !== undefined && (typeof token !== 'string' || token.length < 16 || /\s/.test(token))) {

@@ -1,8 +1,8 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConfigurationError } from '../events/errors.js';
 import type { EventStore } from '../store/event-store.js';
-import { createHttpApp, type HttpAppOptions } from './app.js';
+import { DEFAULT_MAX_BODY, createHttpApp, type HttpAppOptions } from './app.js';
 
 export { createHttpApp, type HttpApp, type HttpAppOptions } from './app.js';
 export type { DeciderEntry } from '../config.js';
@@ -36,6 +36,13 @@ export async function serveHttp(store: EventStore, options: ServeOptions = {}): 
   const allowedHosts = rest.allowedHosts ?? (exposed ? undefined : [...new Set([host, 'localhost', '127.0.0.1', '[::1]'])].map((h) => (h.includes(':') && !h.startsWith('[') ? `[${h}]` : h)));
   const app = createHttpApp(store, { ...rest, protectReads: rest.protectReads ?? exposed, ...(allowedHosts ? { allowedHosts } : {}) });
   const server = createServer(app);
+  // A client that asks before sending its body (Expect: 100-continue) is told to go on only when
+  // the body it declares fits; otherwise it gets the 413 without sending it.
+  const limit = rest.maxBodySize ?? DEFAULT_MAX_BODY;
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    if (!(Number(req.headers['content-length']) > limit)) res.writeContinue();
+    app(req, res);
+  });
   // Slow or stalled clients do not hold connections for ever.
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;

@@ -222,6 +222,18 @@ describe('HTTP API', () => {
       expect([answer.status, answer.body.code]).toEqual([status, 'VALIDATION']);
       expect(answer.body.detail).toMatch(detail);
     }
+    // Asked first (Expect: 100-continue): refused without being told to send the body.
+    const asked = await new Promise<{ status: number; continued: boolean }>((resolve, reject) => {
+      let continued = false;
+      const req = request(new URL('api/streams/s', url), { method: 'POST', headers: { ...json, ...auth, 'content-length': '5000', expect: '100-continue' } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode!, continued }));
+      });
+      req.on('continue', () => (continued = true));
+      req.on('error', reject);
+      req.flushHeaders();
+    });
+    expect(asked).toEqual({ status: 413, continued: false });
     const plain = await post('api/streams/s', '[]', { 'content-type': 'text/plain' });
     expect([plain.status, plain.body.code]).toEqual([415, 'UNSUPPORTED_MEDIA_TYPE']);
     expect((await post('api/streams/s', '[]', { 'if-match': 'seven' })).body).toMatchObject({ status: 400, code: 'VALIDATION' });
