@@ -54,6 +54,11 @@ export function inEventContext<T>(event: RecordedEvent, fn: () => T): T {
   );
 }
 
+/** Runs `fn` in exactly `context`, not adding to the one around it (`{}`: none at all). */
+export function inContext<T>(context: MessageContext, fn: () => T): T {
+  return storage.run(context, fn);
+}
+
 /** The events with the context's fields added to their metadata (their own fields win). */
 export function inheritContext(events: readonly NewEvent[], context: MessageContext | undefined): readonly NewEvent[] {
   const given: unknown = events;

@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { currentContext, type MessageContext } from '../context/message-context.js';
 import { ConfigurationError, NonDeterminismError, TimeoutError, ValidationError, WorkflowFailedError, isFactlineError } from '../events/errors.js';
 import { findNonJson } from '../events/json.js';
 import type { RecordedEvent } from '../events/types.js';
@@ -239,13 +240,19 @@ class Engine implements WorkflowEngine {
   }
 
   private async insertAndRun(definition: WorkflowDefinition, input: unknown, id: string, here: boolean, now: number, after: bigint | undefined): Promise<void> {
+    const context = currentContext();
     const row: WorkflowRow = {
       id,
       name: definition.name,
       version: definition.version,
       status: here ? 'running' : 'pending',
       // Its waits see events committed after this: the head now, or the event that started it.
-      input: JSON.stringify({ ...(input === undefined ? {} : { value: input }), after: String(after ?? (await this.heads.submit(undefined))) }),
+      // And the context it was started in (a process manager's: its starting event's).
+      input: JSON.stringify({
+        ...(input === undefined ? {} : { value: input }),
+        after: String(after ?? (await this.heads.submit(undefined))),
+        ...(context && Object.keys(context).length > 0 ? { context } : {}),
+      }),
       result: null,
       error: null,
       wakeAt: now,
@@ -429,10 +436,11 @@ class Engine implements WorkflowEngine {
       await this.write(ended(row, history.ending));
       return;
     }
-    const start = JSON.parse(row.input) as { value?: unknown; after: string };
+    const start = JSON.parse(row.input) as { value?: unknown; after: string; context?: MessageContext };
     const exec = new Execution(this.store, () => this.internals.backend.headPosition(), definition, row.id, history, events.length, {
       input: start.value,
       after: BigInt(start.after),
+      ...(start.context ? { context: start.context } : {}),
     });
     entry.exec = exec;
     if (row.cancelRequested || entry.cancel) exec.cancel();
@@ -529,7 +537,9 @@ class Engine implements WorkflowEngine {
 
   private async claimLoop(): Promise<void> {
     const kinds = [...this.definitions.keys()];
-    while (!this.stopping.signal.aborted) {
+    // A store closed under a running engine ends its claims: an instance run there fails at once
+    // and is handed back, and claiming it again at once would spin without end.
+    while (!this.stopping.signal.aborted && !this.internals.closed()) {
       this.poked = false;
       const free = this.settings.concurrency - this.busy();
       // Full: when a slot frees, look again at once.
@@ -575,7 +585,8 @@ class Engine implements WorkflowEngine {
   /** Commits after `after`: instances waiting for their types are made due. */
   private async watchLoop(after: bigint): Promise<void> {
     const signal = this.stopping.signal;
-    while (!signal.aborted) {
+    // A closed store answers waitForCommit at once: following it further would spin.
+    while (!signal.aborted && !this.internals.closed()) {
       try {
         const page = await this.internals.backend.readAll({ after, limit: WATCH_PAGE });
         if (page.length === 0) {

@@ -6,6 +6,8 @@ import type { StepInfo, StepOptions, WaitOptions, WorkflowContext, WorkflowDefin
 import { MAX_TIMER, toMs, type Duration } from './duration.js';
 import { H, errorRecord, historyStream, recordedError, type Ending, type ErrorRecord, type History, type OpRecord } from './history.js';
 import { currentStepKey, inStep } from './step-scope.js';
+import { inContext, type MessageContext } from '../context/message-context.js';
+import { uuidv7 } from '../events/uuid.js';
 
 /** How a run of an instance's code ended. */
 export type Outcome =
@@ -92,6 +94,8 @@ const fail = <T>(error: unknown) => handled(Promise.reject<T>(asError(error)));
 export class Execution {
   private seq = 0;
   private pending: NewEvent[] = [];
+  /** What the instance's steps run in: its correlation, and the message that started it. */
+  private readonly messages: MessageContext;
   private version: number;
   /** Waits see events after this position. */
   private readonly after: bigint;
@@ -132,14 +136,23 @@ export class Execution {
     readonly id: string,
     private readonly history: History,
     historyVersion: number,
-    start: { readonly input: unknown; readonly after: bigint },
+    start: { readonly input: unknown; readonly after: bigint; readonly context?: MessageContext },
   ) {
     this.stream = historyStream(definition.name, id);
     this.version = historyVersion;
     this.input = historyVersion === 0 ? start.input : history.input;
     this.after = historyVersion === 0 ? start.after : history.after!;
+    // The instance's correlation and cause: those it was started in (a process manager's are its
+    // starting event's), else it starts a correlation of its own, its WorkflowStarted event.
+    const begun = historyVersion === 0 ? { id: uuidv7(), ...pick(start.context) } : history.started!;
+    this.messages = { correlationId: begun.correlationId ?? begun.id, causationId: begun.causationId ?? begun.id, ...(begun.userId ? { userId: begun.userId } : {}) };
     if (historyVersion === 0) {
-      this.pending.push({ type: H.started, data: { workflow: definition.name, version: definition.version, input: start.input, after: String(start.after) } });
+      this.pending.push({
+        id: begun.id,
+        type: H.started,
+        data: { workflow: definition.name, version: definition.version, input: start.input, after: String(start.after) },
+        metadata: { ...pick(start.context), correlationId: this.messages.correlationId },
+      });
     }
     if (history.cancelRequested) this.cancelling = true;
   }
@@ -435,7 +448,9 @@ export class Execution {
     const stop = () => controller.abort();
     if (outer.aborted) controller.abort();
     else outer.addEventListener('abort', stop, { once: true });
-    const work = inStep(idempotencyKey, () => new Promise<T>((resolve) => resolve(fn({ idempotencyKey, attempt, signal: controller.signal }))));
+    // The step's code runs in the instance's context, whatever resumed it: a replay after a crash
+    // appends with the same correlation and cause.
+    const work = inContext(this.messages, () => inStep(idempotencyKey, () => new Promise<T>((resolve) => resolve(fn({ idempotencyKey, attempt, signal: controller.signal })))));
     let timer: NodeJS.Timeout | undefined;
     const limited =
       timeout === undefined
@@ -709,7 +724,10 @@ export class Execution {
       if (batch.length === 0) return;
       this.pending = [];
       try {
-        const result = await this.store.append(this.stream, batch, { expectedVersion: this.version === 0 ? 'no_stream' : this.version });
+        // The history's records belong to the instance's correlation.
+        const result = await inContext({ correlationId: this.messages.correlationId }, () =>
+          this.store.append(this.stream, batch, { expectedVersion: this.version === 0 ? 'no_stream' : this.version }),
+        );
         this.version = result.version;
       } catch (error) {
         // The history moved: another engine runs the instance now. Or the store failed.
@@ -804,4 +822,14 @@ function delay(ms: number, signal: AbortSignal): Promise<void> {
     }
     signal.addEventListener('abort', done, { once: true });
   });
+}
+
+/** The fields of a start context an instance keeps. */
+function pick(context: MessageContext | undefined): { correlationId?: string; causationId?: string; userId?: string } {
+  const out: { correlationId?: string; causationId?: string; userId?: string } = {};
+  for (const key of ['correlationId', 'causationId', 'userId'] as const) {
+    const value = context?.[key];
+    if (typeof value === 'string') out[key] = value;
+  }
+  return out;
 }

@@ -78,6 +78,8 @@ export interface History {
   readonly compensations: Map<number, CompensationRecord>;
   readonly cancelRequested: boolean;
   readonly ending: Ending | undefined;
+  /** The WorkflowStarted event: its id and the correlation and cause it was started with. */
+  readonly started: { readonly id: string; readonly correlationId?: string; readonly causationId?: string; readonly userId?: string } | undefined;
 }
 
 type Data = Record<string, unknown>;
@@ -90,15 +92,24 @@ export function readHistory(events: readonly RecordedEvent[]): History {
   let after: bigint | undefined;
   let cancelRequested = false;
   let ending: Ending | undefined;
+  let started: History['started'];
   for (const event of events) {
     const d = event.data as Data;
     const seq = d.seq as number;
     const op = ops.get(seq);
     switch (event.type) {
-      case H.started:
+      case H.started: {
         input = d.input;
         after = BigInt(d.after as string);
+        const { correlationId, causationId, userId } = event.metadata;
+        started = {
+          id: event.id,
+          ...(typeof correlationId === 'string' ? { correlationId } : {}),
+          ...(typeof causationId === 'string' ? { causationId } : {}),
+          ...(typeof userId === 'string' ? { userId } : {}),
+        };
         break;
+      }
       case H.stepCompleted:
         ops.set(seq, { kind: 'step', name: d.step as string, attempts: (op?.kind === 'step' ? op.attempts : 0) + 1, done: { result: d.result } });
         order.push(seq);
@@ -163,5 +174,5 @@ export function readHistory(events: readonly RecordedEvent[]): History {
     }
   }
   const first = events[0];
-  return { version: first ? ((first.data as Data).version as number) : 0, input, after, ops, order, compensations, cancelRequested, ending };
+  return { version: first ? ((first.data as Data).version as number) : 0, input, after, ops, order, compensations, cancelRequested, ending, started };
 }

@@ -9,6 +9,7 @@ import {
   defineWorkflow,
   handle,
   startWorkflows,
+  withContext,
   type EventStore,
   type RecordedEvent,
   type WorkflowDefinition,
@@ -338,6 +339,65 @@ conformance('workflows', ({ open, test }) => {
     await store.append('o-1', [{ type: 'Placed', data: { order: 'o-1' } }, { type: 'Paid', data: { order: 'o-1' } }]);
     const engine = await engineOn(store, [wf]);
     expect(await (await waitForHandle(engine, 'o-1')).result()).toEqual({ order: 'o-1' });
+  });
+
+  test('steps append in the instance\'s correlation, caused by what started it, across a restart', async () => {
+    const store = await open();
+    const wf = defineWorkflow({
+      name: 'noted',
+      startOn: { type: 'Requested', id: (e) => (e.data as { id: string }).id },
+      async run(ctx) {
+        await ctx.step('first', async () => void (await store.append(`note-${ctx.id}`, [{ type: 'Noted', data: 1 }])));
+        await ctx.waitForEvent({ type: 'Go', match: (e) => (e.data as { id: string }).id === ctx.id });
+        await ctx.step('second', async () => void (await store.append(`note-${ctx.id}`, [{ type: 'Noted', data: 2 }])));
+      },
+    });
+    const first = await engineOn(store, [wf]);
+    // A process manager's instance: started by an event appended in a request's context.
+    await withContext({ correlationId: 'flow-1', userId: 'ada' }, () => store.append('requests', [{ type: 'Requested', data: { id: 'n1' } }]));
+    const [requested] = await collect(store.readStream('requests'));
+    await until(async () => (await (await first.get('n1'))?.status())?.status === 'waiting');
+    await first.close();
+    // Another engine, in no context at all, carries on.
+    const second = await engineOn(store, [wf]);
+    await store.append('go', [{ type: 'Go', data: { id: 'n1' } }]);
+    await (await second.get('n1'))!.result({ timeout: 10_000 });
+    const expected = { correlationId: 'flow-1', causationId: requested!.id, userId: 'ada' };
+    expect((await collect(store.readStream('note-n1'))).map((e) => e.metadata)).toEqual([expected, expected]);
+    const history = await second.history('n1');
+    expect(history[0]!.metadata).toEqual(expected);
+    expect(history.every((e) => e.metadata.correlationId === 'flow-1')).toBe(true);
+
+    // Started with no context: the instance starts a correlation of its own, its WorkflowStarted event.
+    const plain = defineWorkflow({ name: 'plain', run: (ctx) => ctx.step('only', async () => void (await store.append('plain-notes', [{ type: 'Noted', data: 3 }]))) });
+    const third = await engineOn(store, [plain]);
+    await (await third.start(plain, undefined, { id: 'p1' })).result({ timeout: 10_000 });
+    const [started] = await third.history('p1');
+    expect((await collect(store.readStream('plain-notes')))[0]!.metadata).toEqual({ correlationId: started!.id, causationId: started!.id });
+  });
+
+  test('a store closed under a running engine does not hold the process: its loops end', async () => {
+    const store = await open();
+    const wf = defineWorkflow({
+      name: 'lingering',
+      startOn: { type: 'Asked', id: (e) => (e.data as { id: string }).id },
+      async run(ctx) {
+        await ctx.waitForEvent({ type: 'Answered' });
+      },
+    });
+    const engine = await engineOn(store, [wf]);
+    await store.append('asks', [{ type: 'Asked', data: { id: 'l1' } }]);
+    await until(async () => (await (await engine.get('l1'))?.status())?.status === 'waiting');
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 5);
+    try {
+      await store.close();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      // The engine's loops stopped following a closed store instead of spinning on it.
+      expect(ticks).toBeGreaterThan(3);
+    } finally {
+      clearInterval(timer);
+    }
   });
 
   test('a wait survives a restart: the event appended while no engine ran is received', async () => {
