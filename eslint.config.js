@@ -1,7 +1,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'data/', 'node_modules/', 'coverage/', '.tmp-review/', '.tmp-smoke/'] },
+  { ignores: ['dist/', 'data/', 'node_modules/', 'coverage/', '.tmp-review/', '.tmp-smoke/', 'test/.snippets/', 'artifacts/'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
