@@ -13,6 +13,7 @@ import { serveHttp } from '../http/index.js';
 import { startProjections } from '../projections/daemon.js';
 import { rebuildProjection } from '../projections/rebuild.js';
 import { loadConfig } from './config.js';
+import { stderrLogger } from './logger.js';
 import { seedDemo } from './demo.js';
 import { exportEvents, importEvents, progressBar } from './move.js';
 import { UsageError } from './usage.js';
@@ -349,7 +350,7 @@ async function run(command: Command, argv: readonly string[]): Promise<number> {
     (values.store as string | undefined) ??
     command.defaultStore ??
     (process.env.FACTLINE_STORE ? process.env.FACTLINE_STORE : (config.store ?? DEFAULT_STORE));
-  const store = await openStore(url, config.options);
+  const store = await openStore(url, { ...config.options, logger: config.options?.logger ?? stderrLogger() });
   try {
     return await command.action(store, { values, positionals, config });
   } finally {

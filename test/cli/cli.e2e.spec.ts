@@ -227,6 +227,21 @@ describe('factline', () => {
     served.kill('SIGINT');
     expect(await new Promise((resolve) => served.on('exit', resolve))).toBe(0);
 
+    // A failure while answering is a bare 500 to the client, and its cause is printed for the operator.
+    writeFileSync(join(dir, 'broken.config.mjs'), `export default { deciders: [{ name: 'broken', prefix: 'cart-', decider: {
+      initialState: () => 0, evolve: () => { throw new Error('the evolve broke'); }, decide: () => [] } }] };\n`);
+    const broken = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--store', 'sqlite:./data/served.db', '--config', 'broken.config.mjs'], { cwd: dir, env: { ...process.env, FACTLINE_STORE: '' } });
+    const errors: string[] = [];
+    createInterface({ input: broken.stderr }).on('line', (line) => errors.push(line));
+    const brokenUrl = await printedUrl(broken);
+    const failed = await fetch(new URL('api/streams/cart-9/state', brokenUrl));
+    expect(failed.status).toBe(500);
+    expect(await failed.text()).not.toContain('evolve broke');
+    for (let i = 0; i < 100 && !errors.some((l) => l.includes('HTTP request failed: the evolve broke')); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(errors.find((l) => l.includes('HTTP request failed'))).toMatch(/^\d{4}-\d\d-\d\dT\S+ error HTTP request failed: the evolve broke \{"method":"GET","url":"\/api\/streams\/cart-9\/state"\}$/);
+    broken.kill('SIGINT');
+    expect(await new Promise((resolve) => broken.on('exit', resolve))).toBe(0);
+
     // FACTLINE_STORE names the application's store: the demo does not fill it.
     const demo = spawn(process.execPath, [CLI, 'demo', '--port', '0', '--token', 'the-demo-token-0123456789'], { cwd: dir, env: { ...process.env, FACTLINE_STORE: 'sqlite:./data/application.db' } });
     const demoUrl = await printedUrl(demo);
