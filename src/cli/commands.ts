@@ -10,6 +10,7 @@ import { historyStream } from '../workflows/history.js';
 import { randomBytes } from 'node:crypto';
 import type { FactlineConfig } from '../config.js';
 import { serveHttp } from '../http/index.js';
+import { eventJson, projectionJson, streamJson } from '../http/json.js';
 import { startProjections } from '../projections/daemon.js';
 import { rebuildProjection } from '../projections/rebuild.js';
 import { loadConfig } from './config.js';
@@ -124,8 +125,7 @@ export const commands: readonly Command[] = [
       const options = { ...(values.prefix ? { prefix: values.prefix as string } : {}), ...(values.after ? { after: values.after as string } : {}), ...(limit === undefined ? {} : { limit }) };
       for await (const s of store.listStreams(options)) {
         count++;
-        const json = { stream: s.stream, version: s.version, position: String(s.position), deleted: s.deleted, createdAt: s.createdAt.toISOString(), updatedAt: s.updatedAt.toISOString() };
-        print(values, json, () => `${s.stream}  v${s.version}  ${s.updatedAt.toISOString()}${s.deleted ? '  (deleted)' : ''}`);
+        print(values, streamJson(s), () => `${s.stream}  v${s.version}  ${s.updatedAt.toISOString()}${s.deleted ? '  (deleted)' : ''}`);
       }
       if (count === 0 && !values.json) process.stderr.write(`no streams${values.prefix ? ` starting with "${values.prefix as string}"` : ''}\n`);
       return 0;
@@ -208,9 +208,8 @@ rebuild: builds the projection (from the config's projections) again from the fi
       const [rows, head, now] = await Promise.all([backend.projections.projections(), backend.headPosition(), backend.projections.now()]);
       if (rows.length === 0 && !values.json) process.stderr.write('no projections have run on this store\n');
       for (const r of rows) {
-        const owner = r.owner !== '' && r.leaseUntil > now ? r.owner : '';
-        const json = { name: r.name, generation: r.generation, version: r.version, status: r.error ? 'failed' : r.status, checkpoint: String(r.checkpoint), head: String(head), behind: String(head - r.checkpoint), owner, error: r.error };
-        print(values, json, () => `${r.name} (generation ${r.generation}, version ${r.version}): ${json.status}, at ${r.checkpoint} of ${head}${owner ? `, run by ${owner}` : ', not running'}${r.error ? `\n  error: ${r.error}` : ''}`);
+        const json = { ...projectionJson(r, head, now), head: String(head) };
+        print(values, json, () => `${r.name} (generation ${r.generation}, version ${r.version}): ${json.status}, at ${r.checkpoint} of ${head}${json.owner ? `, run by ${json.owner}` : ', not running'}${r.error ? `\n  error: ${r.error}` : ''}`);
       }
       return 0;
     },
@@ -233,7 +232,7 @@ rebuild: builds the projection (from the config's projections) again from the fi
         const limit = values.limit === undefined ? 100 : int(values.limit as string, '--limit');
         const rows = await backend.list({ limit, ...(status ? { status } : {}), ...(values.workflow ? { name: values.workflow as string } : {}) });
         if (rows.length === 0 && !values.json) process.stderr.write('no workflow instances\n');
-        for (const row of rows) print(values, rowJson(row), () => rowLine(row));
+        for (const row of rows) print(values, info(row), () => rowLine(row));
         return 0;
       }
       if (sub === 'show') {
@@ -245,7 +244,7 @@ rebuild: builds the projection (from the config's projections) again from the fi
         }
         const history: RecordedEvent[] = [];
         for await (const event of store.readStream(historyStream(row.name, row.id))) history.push(event);
-        if (values.json) print(values, { ...rowJson(row), history: history.map(eventJson) }, () => '');
+        if (values.json) print(values, { ...info(row), history: history.map(eventJson) }, () => '');
         else {
           process.stdout.write(`${rowLine(row)}\n`);
           for (const e of history) process.stdout.write(`  ${e.recordedAt.toISOString()}  ${e.type}  ${JSON.stringify(e.data)}\n`);
@@ -384,14 +383,6 @@ function commandHelp(command: Command): string {
 
 function print(values: Args['values'], json: object, human: () => string): void {
   process.stdout.write(`${values.json ? JSON.stringify(json) : human()}\n`);
-}
-
-function eventJson(e: RecordedEvent): object {
-  return { id: e.id, stream: e.stream, version: e.version, position: String(e.position), type: e.type, data: e.data, metadata: e.metadata, schemaVersion: e.schemaVersion, recordedAt: e.recordedAt.toISOString() };
-}
-
-function rowJson(row: WorkflowRow): object {
-  return info(row);
 }
 
 function rowLine(row: WorkflowRow): string {

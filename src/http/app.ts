@@ -15,7 +15,7 @@ import type { EventStore } from '../store/event-store.js';
 import { ACTIVE_STATUSES, FINAL_STATUSES, type WorkflowStatus } from '../workflows/backend.js';
 import { info as workflowInfo } from '../workflows/engine.js';
 import { historyStream } from '../workflows/history.js';
-import { diff, eventJson, plain } from './json.js';
+import { diff, eventJson, plain, projectionJson, streamJson } from './json.js';
 import { Metrics } from './metrics.js';
 import { HttpProblem, problemOf } from './problem.js';
 
@@ -137,7 +137,7 @@ export function createHttpApp(store: EventStore, options: HttpAppOptions = {}): 
         const after = url.searchParams.get('after') ?? '';
         const streams = [];
         for await (const s of store.listStreams({ prefix, after, limit })) {
-          streams.push({ stream: s.stream, version: s.version, position: String(s.position), deleted: s.deleted, createdAt: s.createdAt.toISOString(), updatedAt: s.updatedAt.toISOString() });
+          streams.push(streamJson(s));
         }
         return { body: { streams, next: streams.length === limit ? streams.at(-1)!.stream : null } };
       },
@@ -267,19 +267,7 @@ export function createHttpApp(store: EventStore, options: HttpAppOptions = {}): 
       'projections',
       async () => {
         const [rows, head, now] = await Promise.all([core.backend.projections.projections(), core.backend.headPosition(), core.backend.projections.now()]);
-        const projections = rows.map((r) => {
-          return {
-            name: r.name,
-            generation: r.generation,
-            version: r.version,
-            status: r.error ? 'failed' : r.status,
-            checkpoint: String(r.checkpoint),
-            behind: String(head > r.checkpoint ? head - r.checkpoint : 0n),
-            owner: r.owner !== '' && r.leaseUntil > now ? r.owner : '',
-            error: r.error,
-            rebuild: rebuildJson(r.name),
-          };
-        });
+        const projections = rows.map((r) => ({ ...projectionJson(r, head, now), rebuild: rebuildJson(r.name) }));
         // A registered projection that has never run still shows, so that it can be built.
         const missing = settings.projections.filter((p) => !rows.some((r) => r.name === p.name));
         for (const p of missing) {

@@ -1,4 +1,6 @@
 import type { RecordedEvent } from '../events/types.js';
+import type { ProjectionRow } from '../projections/backend.js';
+import type { StreamSummary } from '../store/event-store.js';
 
 /** An event as the HTTP API sends it: the position as a decimal string, the time in ISO form. */
 export function eventJson(e: RecordedEvent): object {
@@ -12,6 +14,25 @@ export function eventJson(e: RecordedEvent): object {
     metadata: e.metadata,
     schemaVersion: e.schemaVersion,
     recordedAt: e.recordedAt.toISOString(),
+  };
+}
+
+/** A stream as listed: the position as a decimal string, times in ISO form. */
+export function streamJson(s: StreamSummary) {
+  return { stream: s.stream, version: s.version, position: String(s.position), deleted: s.deleted, createdAt: s.createdAt.toISOString(), updatedAt: s.updatedAt.toISOString() };
+}
+
+/** A projection generation against the head: how far behind, and who runs it now (`now`: the database's clock). */
+export function projectionJson(r: ProjectionRow, head: bigint, now: number) {
+  return {
+    name: r.name,
+    generation: r.generation,
+    version: r.version,
+    status: r.error ? 'failed' : r.status,
+    checkpoint: String(r.checkpoint),
+    behind: String(head > r.checkpoint ? head - r.checkpoint : 0n),
+    owner: r.owner !== '' && r.leaseUntil > now ? r.owner : '',
+    error: r.error,
   };
 }
 

@@ -208,6 +208,9 @@ describe('factline', () => {
     expect(noName.code).toBe(2);
     const missing = await factline(['streams', '--config', 'nowhere.ts']);
     expect([missing.code, missing.stderr]).toEqual([2, expect.stringContaining('no config file "nowhere.ts"')]);
+    writeFileSync(join(dir, 'empty.config.mjs'), 'export const nothing = 1;\n');
+    const empty = await factline(['streams', '--config', 'empty.config.mjs']);
+    expect([empty.code, empty.stderr]).toEqual([2, expect.stringContaining('has no default export\nend it with: export default defineConfig({ ... })')]);
     // A mistake in the config is named as such.
     writeFileSync(join(dir, 'bad.config.mjs'), 'export default { deciders: [{ name: "x", prefix: "x-" }] };\n');
     const bad = await factline(['streams', '--config', 'bad.config.mjs']);
@@ -224,6 +227,9 @@ describe('factline', () => {
     expect((await append()).status).toBe(401);
     expect((await append(`Bearer ${token}`)).status).toBe(201);
     expect(((await (await fetch(new URL('api/streams/cart-9', url))).json()) as { version: number }).version).toBe(1);
+    // The same port again: taken, said so, exit code 2.
+    const taken = await factline(['serve', '--port', new URL(url).port, '--store', 'memory:']);
+    expect([taken.code, taken.stderr]).toEqual([2, expect.stringContaining(`port ${new URL(url).port} is taken\nchoose another with --port`)]);
     served.kill('SIGINT');
     expect(await new Promise((resolve) => served.on('exit', resolve))).toBe(0);
 
