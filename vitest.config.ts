@@ -6,6 +6,6 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
-    globalSetup: ['test/support/postgres.global.ts'],
+    globalSetup: ['test/support/postgres.global.ts', 'test/support/nats.global.ts'],
   },
 });

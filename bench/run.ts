@@ -16,6 +16,8 @@ import { inlineScenario, inlineTotals, projectionScenarios, rawPostgresCatchUp, 
 import { N, printRow, scenarios } from './scenarios.js';
 import { rawPostgresWorkflows, rawSqliteWorkflows, workflowScenarios } from './workflows.js';
 import { httpScenarios } from './http.js';
+import { telemetryScenarios } from './telemetry.js';
+import { natsScenarios } from './nats.js';
 
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'factline-bench-'));
@@ -37,6 +39,9 @@ try {
   });
   await loadScenarios('sqlite', sqlite);
   await sqlite.close();
+  const traced = sqliteStore({ path: join(dir, 'telemetry.db') });
+  await telemetryScenarios('sqlite', traced);
+  await traced.close();
   const projected = sqliteStore({ path: join(dir, 'projections.db') });
   await projectionScenarios('sqlite', projected, rawSqliteCatchUp(join(dir, 'projections.db')), { catchUp: '≥ 40,000 ev/s', live: 'p99 ≤ 50 ms' });
   await projected.close();
@@ -52,6 +57,7 @@ try {
   await served.close();
 
   await postgresBench();
+  await natsScenarios();
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

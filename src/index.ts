@@ -48,6 +48,9 @@ export {
 export type {
   AppendOptions,
   AppendResult,
+  CausationChain,
+  CausationChainOptions,
+  CorrelatedOptions,
   DeleteStreamOptions,
   EventStore,
   NewEventFor,

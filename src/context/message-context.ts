@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { ValidationError } from '../events/errors.js';
 import type { Json, Metadata, NewEvent, RecordedEvent } from '../events/types.js';
+import { linkOf, nameProblem } from '../events/validate.js';
 
 /**
  * What the code running now is handling: the correlation it belongs to, the message (command or
@@ -25,10 +26,12 @@ export function withContext<T>(context: MessageContext, fn: () => T): T {
     throw new ValidationError([{ path: ['context'], message: 'must be an object such as { correlationId, causationId, userId }' }]);
   }
   if (typeof fn !== 'function') throw new ValidationError([{ path: ['fn'], message: 'must be a function' }]);
-  for (const key of ['correlationId', 'causationId', 'userId'] as const) {
-    const value = context[key];
-    if (value !== undefined && typeof value !== 'string') throw new ValidationError([{ path: ['context', key], message: 'must be a string' }]);
+  // Refused here, where the mistake is, rather than by every append made in the context.
+  for (const key of ['correlationId', 'causationId'] as const) {
+    const problem = context[key] === undefined ? undefined : nameProblem(context[key]);
+    if (problem) throw new ValidationError([{ path: ['context', key], message: problem }]);
   }
+  if (context.userId !== undefined && typeof context.userId !== 'string') throw new ValidationError([{ path: ['context', 'userId'], message: 'must be a string' }]);
   return storage.run({ ...storage.getStore(), ...withoutUndefined(context) }, fn);
 }
 
@@ -46,7 +49,8 @@ export function inEventContext<T>(event: RecordedEvent, fn: () => T): T {
   const { correlationId, userId } = event.metadata;
   return storage.run(
     {
-      correlationId: typeof correlationId === 'string' ? correlationId : event.id,
+      // An event stored before ids were checked may carry one that appends would now refuse.
+      correlationId: linkOf(correlationId) ?? event.id,
       causationId: event.id,
       ...(typeof userId === 'string' ? { userId } : {}),
     },

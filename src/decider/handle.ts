@@ -6,6 +6,8 @@ import type { NewEventFor } from '../store/event-store.js';
 import { nextCommandKey } from '../workflows/step-scope.js';
 import { currentContext, withContext } from '../context/message-context.js';
 import { uuidv7 } from '../events/uuid.js';
+import type { Span } from '@opentelemetry/api';
+import { tracedHandle } from '../observability/spans.js';
 import { commandEventId, commandEventIds } from './command-ids.js';
 import { snapshotName, type Decider } from './decider.js';
 import { load, type DeciderStore, type StoreOf } from './load.js';
@@ -52,15 +54,18 @@ export async function handle<S, C, E extends RecordedEvent>(
   const { expectedVersion, metadata, retries, idempotencyKey } = checkHandleOptions(options);
   // Inside a workflow step, a command without a key of its own gets one from the step's.
   const key = idempotencyKey ?? nextCommandKey();
-  // A command handled where no message is being handled starts a correlation of its own, and is
-  // the cause of its events. Its id comes from its key when it has one: a run again appends the
-  // same events, metadata and all.
-  const outer = currentContext();
-  if (outer?.causationId !== undefined) return run(store, stream, decider, command, { expectedVersion, metadata, retries, key });
-  const commandId = key === undefined ? uuidv7() : (await commandEventIds(stream, `${key}#command`, 1))[0]!;
-  return withContext({ correlationId: outer?.correlationId ?? commandId, causationId: commandId }, () =>
-    run(store, stream, decider, command, { expectedVersion, metadata, retries, key }),
-  );
+  return tracedHandle(stream, async (span) => {
+    // A command handled where no message is being handled starts a correlation of its own, and is
+    // the cause of its events. Its id comes from its key when it has one: a run again appends the
+    // same events, metadata and all.
+    const outer = currentContext();
+    if (outer?.causationId !== undefined) return run(store, stream, decider, command, { expectedVersion, metadata, retries, key, span });
+    const commandId = key === undefined ? uuidv7() : (await commandEventIds(stream, `${key}#command`, 1))[0]!;
+    span.setAttribute('factline.command.id', commandId);
+    return withContext({ correlationId: outer?.correlationId ?? commandId, causationId: commandId }, () =>
+      run(store, stream, decider, command, { expectedVersion, metadata, retries, key, span }),
+    );
+  });
 }
 
 async function run<S, C, E extends RecordedEvent>(
@@ -68,13 +73,14 @@ async function run<S, C, E extends RecordedEvent>(
   stream: string,
   decider: Decider<S, C, E>,
   command: C,
-  { expectedVersion, metadata, retries, key }: { expectedVersion: ExpectedVersion | undefined; metadata: Metadata | undefined; retries: number; key: string | undefined },
+  { expectedVersion, metadata, retries, key, span }: { expectedVersion: ExpectedVersion | undefined; metadata: Metadata | undefined; retries: number; key: string | undefined; span: Span },
 ): Promise<Handled<S, E>> {
   if (key !== undefined) {
     const done = await alreadyHandled(store, stream, decider, key);
-    if (done) return done;
+    if (done) return handled(span, done, 0);
   }
   for (let attempt = 0; ; attempt++) {
+    span.setAttribute('factline.handle.attempts', attempt + 1);
     const loaded = await load(store, stream, decider);
     try {
       const decided = toArray(decider.decide(command, loaded.state));
@@ -92,17 +98,23 @@ async function run<S, C, E extends RecordedEvent>(
       const extended = first === loaded.version + 1;
       const state = extended ? recorded.reduce(decider.evolve, loaded.state) : (await load(store, stream, decider, { version: result.version })).state;
       if (extended && recorded.length > 0) await saveSnapshot(store, stream, decider, loaded.version, state, recorded.at(-1)!);
-      return { state, events: recorded, version: result.version, position: result.position };
+      return handled(span, { state, events: recorded, version: result.version, position: result.position }, recorded.length);
     } catch (error) {
       // Another run of the same command may have landed since the first look: a refusal, a
       // conflict or a duplicate id then only says so. Its result is the answer.
       if (key !== undefined) {
         const done = await alreadyHandled(store, stream, decider, key);
-        if (done) return done;
+        if (done) return handled(span, done, 0);
       }
       if (!isConcurrencyError(error) || expectedVersion !== undefined || attempt >= retries) throw error;
     }
   }
+}
+
+/** The result, its figures on the span: the events this call appended (none for a replay), the version. */
+function handled<T extends { readonly version: number }>(span: Span, result: T, appended: number): T {
+  span.setAttributes({ 'factline.event.count': appended, 'factline.stream.version': result.version });
+  return result;
 }
 
 /** The original result of a command whose events (ids derived from its key) are already stored. */

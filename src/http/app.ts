@@ -6,6 +6,7 @@ import type { ExpectedVersion, NewEvent, RecordedEvent } from '../events/types.j
 import { load } from '../decider/load.js';
 import type { DeciderEntry } from '../config.js';
 import { withContext } from '../context/message-context.js';
+import { inHeadersTrace } from '../observability/telemetry.js';
 import { uuidv7 } from '../events/uuid.js';
 import type { Decider } from '../decider/decider.js';
 import type { ProjectionDefinition } from '../projections/define.js';
@@ -15,7 +16,7 @@ import type { EventStore } from '../store/event-store.js';
 import { ACTIVE_STATUSES, FINAL_STATUSES, type WorkflowStatus } from '../workflows/backend.js';
 import { info as workflowInfo } from '../workflows/engine.js';
 import { historyStream } from '../workflows/history.js';
-import { diff, eventJson, plain, projectionJson, streamJson } from './json.js';
+import { chainJson, diff, eventJson, plain, projectionJson, streamJson } from './json.js';
 import { Metrics } from './metrics.js';
 import { HttpProblem, problemOf } from './problem.js';
 
@@ -70,8 +71,7 @@ interface Rebuild {
 
 type Route = readonly [method: 'GET' | 'POST', pattern: RegExp, name: string, handler: (r: Request) => Promise<Reply>, access: 'read' | 'write'];
 
-const PAGE = { streams: [50, 500], events: [100, 1000], workflows: [50, 500] } as const;
-const EFFECTS_WINDOW = 2_000;
+const PAGE = { streams: [50, 500], events: [100, 1000], workflows: [50, 500], chain: [1000, 10_000] } as const;
 const MiB = 1024 * 1024;
 export const DEFAULT_MAX_BODY = 4 * MiB;
 
@@ -242,22 +242,22 @@ export function createHttpApp(store: EventStore, options: HttpAppOptions = {}): 
       'GET',
       /^\/api\/events\/([^/]+)$/,
       'event',
-      async ({ params }) => {
-        const [event] = await store.getEvents([params[0]!]);
-        if (!event) throw new HttpProblem(404, 'NOT_FOUND', `no event with id "${params[0]}"`);
-        const causes: RecordedEvent[] = [];
-        const seen = new Set([event.id]);
-        for (let cause = event.metadata.causationId; typeof cause === 'string' && !seen.has(cause) && causes.length < 50; ) {
-          seen.add(cause);
-          const [found] = await store.getEvents([cause]);
-          if (!found) break;
-          causes.push(found);
-          cause = found.metadata.causationId;
-        }
-        // Effects come after their cause: a bounded look at the events that follow it.
-        const effects: RecordedEvent[] = [];
-        for await (const e of store.readAll({ after: event.position, limit: EFFECTS_WINDOW })) if (e.metadata.causationId === event.id) effects.push(e);
-        return { body: { event: eventJson(event), causes: causes.map(eventJson), effects: effects.map(eventJson), effectsWindow: EFFECTS_WINDOW } };
+      async ({ url, params }) => {
+        const chain = await store.causationChain(params[0]!, { limit: pageSize(url, 'chain') });
+        if (!chain) throw new HttpProblem(404, 'NOT_FOUND', `no event with id "${params[0]}"`);
+        return { body: chainJson(chain) };
+      },
+      'read',
+    ],
+    [
+      'GET',
+      /^\/api\/correlations\/([^/]+)$/,
+      'correlation',
+      async ({ url, params }) => {
+        const correlationId = params[0]!;
+        const limit = pageSize(url, 'events');
+        const events = await collect(store.correlated(correlationId, { after: position(url, 'after') ?? 0n, limit }));
+        return { body: { correlationId, events: events.map(eventJson), next: events.length === limit ? String(events.at(-1)!.position) : null } };
       },
       'read',
     ],
@@ -415,7 +415,8 @@ export function createHttpApp(store: EventStore, options: HttpAppOptions = {}): 
         if (path === '/' && original !== undefined && !original.endsWith('/') && /^\/[^/\\]/.test(original)) {
           return finish(308, '', { location: `./${original.slice(original.lastIndexOf('/') + 1)}/` });
         }
-        const reply = await answer(req, path, url, (name) => (route = name));
+        // A caller's `traceparent`: what the request does (its appends) joins the caller's trace.
+        const reply = await inHeadersTrace(req.headers, () => answer(req, path, url, (name) => (route = name)));
         const body = Buffer.isBuffer(reply.body) || typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body);
         finish(reply.status ?? 200, body, { 'content-type': 'application/json; charset=utf-8', ...reply.headers });
       } catch (error) {

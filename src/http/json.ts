@@ -1,6 +1,7 @@
 import type { RecordedEvent } from '../events/types.js';
+import { linksOf } from '../events/validate.js';
 import type { ProjectionRow } from '../projections/backend.js';
-import type { StreamSummary } from '../store/event-store.js';
+import type { CausationChain, StreamSummary } from '../store/event-store.js';
 
 /** An event as the HTTP API sends it: the position as a decimal string, the time in ISO form. */
 export function eventJson(e: RecordedEvent): object {
@@ -14,6 +15,34 @@ export function eventJson(e: RecordedEvent): object {
     metadata: e.metadata,
     schemaVersion: e.schemaVersion,
     recordedAt: e.recordedAt.toISOString(),
+  };
+}
+
+/**
+ * A causation chain as the event page shows it: causes nearest first, and each effect with its
+ * depth below the event (1: caused by it directly).
+ */
+export function chainJson(chain: CausationChain) {
+  const children = new Map<string, RecordedEvent[]>();
+  for (const e of chain.descendants) {
+    const cause = linksOf(e.metadata).causationId ?? '';
+    const list = children.get(cause);
+    if (list) list.push(e);
+    else children.set(cause, [e]);
+  }
+  // Down from the event, as the store walked: each effect's cause is the event or an effect above it.
+  const depths = new Map<string, number>();
+  for (let level = [chain.event.id], depth = 1; level.length > 0; depth++) {
+    const next = level.flatMap((id) => children.get(id) ?? []).filter((e) => !depths.has(e.id));
+    for (const e of next) depths.set(e.id, depth);
+    level = next.map((e) => e.id);
+  }
+  return {
+    event: eventJson(chain.event),
+    causes: chain.ancestors.map(eventJson).reverse(),
+    rootCauseId: chain.rootCauseId ?? null,
+    effects: chain.descendants.map((e) => ({ ...eventJson(e), depth: depths.get(e.id) ?? 1 })),
+    truncated: chain.truncated,
   };
 }
 

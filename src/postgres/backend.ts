@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { isStoreUnavailableError } from '../events/errors.js';
 import type {
   AllPage,
+  CorrelationPage,
   InlineHook,
   KnownEvent,
   Outcome,
@@ -211,7 +212,7 @@ export class PostgresBackend implements StoreBackend {
     if (inline && plan.rows.length > 0) {
       try {
         const tx = new PostgresTransaction(client, this.n, this.sql);
-        await inline(plan.rows, tx);
+        await inline(plan.rows, tx, outcomes);
         await tx.flush();
       } catch (error) {
         await client.query('ROLLBACK');
@@ -247,6 +248,8 @@ export class PostgresBackend implements StoreBackend {
       r.map((e) => e.metadata),
       r.map((e) => e.schemaVersion),
       r.map((e) => e.recordedAt),
+      r.map((e) => e.correlationId),
+      r.map((e) => e.causationId),
       deleted.map((h) => h.stream),
       deleted.map((h) => h.version),
       deleted.map((h) => h.position.toString()),
@@ -296,6 +299,16 @@ export class PostgresBackend implements StoreBackend {
 
   async eventsById(ids: readonly string[]): Promise<readonly StoredEvent[]> {
     const { rows } = await this.query<EventRow>(this.sql.byId, [ids]);
+    return withPositions(rows);
+  }
+
+  async byCorrelation(id: string, page: CorrelationPage): Promise<readonly StoredEvent[]> {
+    const { rows } = await this.query<EventRow>(this.sql.byCorrelation, [id, page.after.toString(), page.limit]);
+    return withPositions(rows);
+  }
+
+  async byCausation(ids: readonly string[], limit: number): Promise<readonly StoredEvent[]> {
+    const { rows } = await this.query<EventRow>(this.sql.byCausation, [ids, limit]);
     return withPositions(rows);
   }
 

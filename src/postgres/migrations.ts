@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { ConfigurationError } from '../events/errors.js';
+import { linksOf } from '../events/validate.js';
 import type { Names } from './names.js';
 
 /**
@@ -11,7 +12,13 @@ import type { Names } from './names.js';
 /** SQLSTATE raised when a write was planned on heads another process has changed since. */
 export const STALE = 'FL001';
 
-const MIGRATIONS: readonly ((n: Names) => string)[] = [
+/** SQL, or a step that runs its own statements in the migration's transaction (a backfill, say). */
+type Migration = (n: Names) => string | ((client: pg.ClientBase) => Promise<void>);
+
+/** Rows the v6 backfill reads and rewrites per round trip. */
+const BACKFILL_BATCH = 5000;
+
+const MIGRATIONS: readonly Migration[] = [
   (n) => `
     CREATE TABLE ${n.events} (
       position       bigint      PRIMARY KEY,
@@ -136,6 +143,15 @@ const MIGRATIONS: readonly ((n: Names) => string)[] = [
         CREATE INDEX ON ${n.events} (stream COLLATE "C");
       END IF;
     END $do$;`,
+  // Correlation and causation ids as columns, indexed, for `correlated` and `causationChain`.
+  // Adding nullable columns is instant; events stored before get them from their metadata, parsed
+  // here rather than with ::json, which fails on lone surrogates. Indexes come after the backfill.
+  (n) => async (client) => {
+    await client.query(`ALTER TABLE ${n.events} ADD COLUMN correlation_id text, ADD COLUMN causation_id text`);
+    await backfillLinks(client, n);
+    await client.query(`CREATE INDEX ON ${n.events} (correlation_id, position) WHERE correlation_id IS NOT NULL`);
+    await client.query(`CREATE INDEX ON ${n.events} (causation_id) WHERE causation_id IS NOT NULL`);
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -159,7 +175,9 @@ export async function migrate(client: pg.ClientBase, n: Names): Promise<number> 
       throw new ConfigurationError(`the database has schema version ${found}, newer than this Factline's ${SCHEMA_VERSION}: upgrade Factline`);
     }
     for (let version = found + 1; version <= SCHEMA_VERSION; version++) {
-      await client.query(MIGRATIONS[version - 1]!(n));
+      const migration = MIGRATIONS[version - 1]!(n);
+      if (typeof migration === 'string') await client.query(migration);
+      else await migration(client);
       await client.query(`INSERT INTO ${n.versions} (version) VALUES ($1)`, [version]);
     }
     await client.query('COMMIT');
@@ -167,5 +185,36 @@ export async function migrate(client: pg.ClientBase, n: Names): Promise<number> 
   } catch (error) {
     await client.query('ROLLBACK').catch(() => {});
     throw error;
+  }
+}
+
+/** Sets the id columns of the events with metadata, a batch of positions at a time, as an append would. */
+async function backfillLinks(client: pg.ClientBase, n: Names): Promise<void> {
+  for (let after = '0'; ; ) {
+    const { rows } = await client.query<{ position: string; metadata: string }>(
+      // ORDER BY names the column, not the text it is read as.
+      `SELECT e.position::text AS position, e.metadata FROM ${n.events} AS e
+       WHERE e.metadata IS NOT NULL AND e.position > $1 ORDER BY e.position LIMIT ${BACKFILL_BATCH}`,
+      [after],
+    );
+    if (rows.length === 0) return;
+    const positions: string[] = [];
+    const correlations: (string | null)[] = [];
+    const causations: (string | null)[] = [];
+    for (const row of rows) {
+      const { correlationId, causationId } = linksOf(JSON.parse(row.metadata));
+      if (correlationId === null && causationId === null) continue;
+      positions.push(row.position);
+      correlations.push(correlationId);
+      causations.push(causationId);
+    }
+    if (positions.length > 0) {
+      await client.query(
+        `UPDATE ${n.events} AS e SET correlation_id = u.co, causation_id = u.ca
+         FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u (p, co, ca) WHERE e.position = u.p`,
+        [positions, correlations, causations],
+      );
+    }
+    after = rows.at(-1)!.position;
   }
 }

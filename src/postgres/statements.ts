@@ -12,6 +12,8 @@ export interface Statements {
   readonly all: { readonly name: string; readonly text: string };
   readonly max: { readonly name: string; readonly text: string };
   readonly byId: { readonly name: string; readonly text: string };
+  readonly byCorrelation: { readonly name: string; readonly text: string };
+  readonly byCausation: { readonly name: string; readonly text: string };
   readonly writeSnapshot: { readonly name: string; readonly text: string };
   readonly readSnapshot: { readonly name: string; readonly text: string };
 }
@@ -41,7 +43,7 @@ export function statements(n: Names, withTestHooks: boolean): Statements {
     WHERE e.stream = $1 AND e.version BETWEEN $2 AND $3 AND ($4::float8 IS NULL OR e.recorded_at <= to_timestamp($4 / 1000.0))
     ORDER BY e.version ${order} LIMIT $5`;
   // The failure divides by a value of the row, so that planning cannot fold it into a constant error.
-  const test = withTestHooks ? ', pg_sleep($20), CASE WHEN $21 THEN 1 / (r.first - r.first) END AS failed' : '';
+  const test = withTestHooks ? ', pg_sleep($22), CASE WHEN $23 THEN 1 / (r.first - r.first) END AS failed' : '';
   return {
     read: {
       name: name('read'),
@@ -57,18 +59,18 @@ export function statements(n: Names, withTestHooks: boolean): Statements {
       // positions at or past it belong to rows of this write and move with them.
       text: `WITH reserved AS MATERIALIZED (SELECT ${n.reserve}($1::text[], $2::int[], $3::float8[]) AS first),
         inserted AS (
-          INSERT INTO ${n.events} (position, id, stream, version, type, data, metadata, schema_version, recorded_at)
-          SELECT r.first + x.o, x.i, x.s, x.v, x.t, x.d, x.m, x.sv, to_timestamp(x.ra / 1000.0)
+          INSERT INTO ${n.events} (position, id, stream, version, type, data, metadata, schema_version, recorded_at, correlation_id, causation_id)
+          SELECT r.first + x.o, x.i, x.s, x.v, x.t, x.d, x.m, x.sv, to_timestamp(x.ra / 1000.0), x.co, x.ca
           FROM reserved AS r,
-            unnest($5::bigint[], $6::uuid[], $7::text[], $8::int[], $9::text[], $10::text[], $11::text[], $12::int[], $13::float8[])
-              AS x (o, i, s, v, t, d, m, sv, ra)
+            unnest($5::bigint[], $6::uuid[], $7::text[], $8::int[], $9::text[], $10::text[], $11::text[], $12::int[], $13::float8[], $14::text[], $15::text[])
+              AS x (o, i, s, v, t, d, m, sv, ra, co, ca)
         ),
         tombstoned AS (
           INSERT INTO ${n.tombstones} (stream, version, position, deleted_at)
           SELECT x.s, x.v, CASE WHEN x.p >= $4::bigint THEN r.first + x.p - $4::bigint ELSE x.p END, to_timestamp(x.ra / 1000.0)
-          FROM reserved AS r, unnest($14::text[], $15::int[], $16::bigint[], $17::float8[]) AS x (s, v, p, ra)
+          FROM reserved AS r, unnest($16::text[], $17::int[], $18::bigint[], $19::float8[]) AS x (s, v, p, ra)
         )
-        SELECT r.first::text AS first, pg_notify($18, (r.first + $19::bigint - 1)::text)${test} FROM reserved AS r`,
+        SELECT r.first::text AS first, pg_notify($20, (r.first + $21::bigint - 1)::text)${test} FROM reserved AS r`,
     },
     lock: { name: name('lock'), text: `SELECT pg_advisory_xact_lock(${n.lockSpace}, ${n.lockKey})` },
     head: { name: name('head'), text: heads(n, '(SELECT $1::text AS stream) AS s') },
@@ -97,6 +99,14 @@ export function statements(n: Names, withTestHooks: boolean): Statements {
     },
     max: { name: name('max'), text: `SELECT coalesce(max(position), 0)::text AS max FROM ${n.events}` },
     byId: { name: name('by_id'), text: `SELECT ${columns} FROM ${n.events} AS e WHERE e.id = ANY ($1::uuid[])` },
+    byCorrelation: {
+      name: name('by_correlation'),
+      text: `SELECT ${columns} FROM ${n.events} AS e WHERE e.correlation_id = $1 AND e.position > $2 ORDER BY e.position LIMIT $3`,
+    },
+    byCausation: {
+      name: name('by_causation'),
+      text: `SELECT ${columns} FROM ${n.events} AS e WHERE e.causation_id = ANY ($1::text[]) ORDER BY e.position LIMIT $2`,
+    },
     writeSnapshot: {
       name: name('write_snapshot'),
       text: `INSERT INTO ${n.snapshots} (stream, name, version, schema_version, state, event_time)

@@ -1,5 +1,6 @@
 import { ConfigurationError, ProjectionFailedError, TimeoutError, ValidationError } from '../events/errors.js';
 import { uuidv7 } from '../events/uuid.js';
+import { reportLag } from '../observability/telemetry.js';
 import { indexedFields, isRunnable, type Runnable } from './define.js';
 import { internalsOf, type StoreInternals } from './internals.js';
 import { Runner, type FailureInfo, type RunnerSettings, type RunnerState } from './runner.js';
@@ -92,12 +93,14 @@ export async function startProjections(store: unknown, definitions: readonly Run
   const progress = new Progress();
   const runners = definitions.map((d) => new Runner(core, d, settings, () => progress.notify()));
   const done = runners.map((r) => r.run());
+  const unreport = reportLag(() => runners.map(statusOf));
   let closing: Promise<void> | undefined;
   return {
     status: () => runners.map(statusOf),
     waitFor: (position, waitOptions) => waitForPositions(core, position, waitOptions, [...names], runners, progress),
     close() {
       closing ??= (async () => {
+        unreport();
         for (const r of runners) r.close();
         progress.notify();
         await Promise.all(done);

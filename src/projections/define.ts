@@ -106,3 +106,29 @@ export function indexedFields(definitions: readonly Runnable[]): string[] {
   for (const d of definitions) if (d.kind === 'projection') for (const list of Object.values(d.indexes ?? {})) for (const f of list) fields.add(f);
   return [...fields];
 }
+
+/** Takes a reactor's whole batch at once, for work that pipelines (a relay awaiting broker acks). */
+export type BatchHandler = (events: readonly RecordedEvent[], context: ReactorContext) => Promise<void>;
+
+const batchHandlers = new WeakMap<object, BatchHandler>();
+
+/** A reactor whose batches go to `handler` in one call instead of to `handle` one by one. */
+export function withBatchHandler<E extends RecordedEvent>(definition: ReactorDefinition<E>, handler: BatchHandler): ReactorDefinition<E> {
+  const copy = Object.freeze({ ...definition });
+  batchHandlers.set(copy, handler);
+  return copy;
+}
+
+export function batchHandlerOf(definition: Runnable): BatchHandler | undefined {
+  return batchHandlers.get(definition);
+}
+
+/** Thrown by a batch handler: event `index` failed, and every event before it is done. */
+export class BatchFailure extends Error {
+  constructor(
+    readonly index: number,
+    override readonly cause: unknown,
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause));
+  }
+}

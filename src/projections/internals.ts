@@ -1,6 +1,7 @@
 import { ConfigurationError } from '../events/errors.js';
-import type { ExpectedVersion, Metadata, RecordedEvent } from '../events/types.js';
-import type { AppendResult } from '../store/event-store.js';
+import type { ExpectedVersion, Metadata, NewEvent, RecordedEvent } from '../events/types.js';
+import type { AppendOptions, AppendResult } from '../store/event-store.js';
+import type { Transaction } from './backend.js';
 import type { Logger } from '../observability/logger.js';
 import type { StoreBackend, StoredEvent } from '../store/backend.js';
 
@@ -19,6 +20,17 @@ export interface StoreInternals {
    * validated, not upcast), metadata, schema versions and times. In the order of the calls.
    */
   readonly importAppend: (stream: string, events: readonly ImportedEvent[], expectedVersion: ExpectedVersion) => Promise<AppendResult>;
+  /**
+   * Commits appends (checked as `append` checks them) and `work` in one transaction: all of it or
+   * none. Throws the first refused append's error, or what `work` threw.
+   */
+  readonly appendAtomically: (appends: readonly AtomicAppend[], work: (tx: Transaction) => Promise<void>) => Promise<void>;
+}
+
+export interface AtomicAppend {
+  readonly stream: string;
+  readonly events: readonly NewEvent[];
+  readonly options?: AppendOptions;
 }
 
 /** An event as another store recorded it. */

@@ -1,10 +1,11 @@
 import { ProjectionFailedError } from '../events/errors.js';
 import type { RecordedEvent } from '../events/types.js';
 import { inEventContext } from '../context/message-context.js';
+import { tracedBatch, tracedReaction } from '../observability/spans.js';
 import type { StoredEvent } from '../store/backend.js';
 import { HandlerFailure, applyEvents, newGeneration, pickGeneration, projectionContext, swapIn } from './apply.js';
 import type { ProjectionRow, Transaction } from './backend.js';
-import type { Runnable } from './define.js';
+import { BatchFailure, batchHandlerOf, type Runnable } from './define.js';
 import type { StoreInternals } from './internals.js';
 
 export type RunnerState = 'starting' | 'standby' | 'catching-up' | 'rebuilding' | 'live' | 'failed' | 'superseded' | 'stopped';
@@ -246,8 +247,7 @@ export class Runner {
       return this.failed(failure as HandlerFailure, rows);
     }
     try {
-      if (this.definition.kind === 'reactor') await this.react(events, through);
-      else await this.project(events, through, short);
+      await this.traced(events, through, () => (this.definition.kind === 'reactor' ? this.react(events, through) : this.project(events, through, short)));
       this.attempts = 0;
       if (this.state === 'catching-up' && short) this.state = 'live';
       this.onProgress();
@@ -255,6 +255,13 @@ export class Runner {
       if (!(error instanceof HandlerFailure)) throw error;
       await this.failed(error, rows);
     }
+  }
+
+  /** A batch of events in its span; one that only moves the checkpoint (no events) has none. */
+  private traced(events: readonly RecordedEvent[], through: bigint, work: () => Promise<void>): Promise<void> {
+    if (events.length === 0) return work();
+    const { name, definition, generation } = this;
+    return tracedBatch({ name, kind: definition.kind, generation: generation?.generation }, events, through, work);
   }
 
   /** Upcasting may throw (an event too new for this code): that is the event's failure. */
@@ -323,17 +330,26 @@ export class Runner {
   private async react(events: readonly RecordedEvent[], through: bigint): Promise<void> {
     const definition = this.definition;
     if (definition.kind !== 'reactor') return;
-    let done = 0;
+    const context = { reactor: this.name, signal: this.stop.signal };
+    const batch = batchHandlerOf(definition);
     let failure: HandlerFailure | undefined;
-    for (const event of events) {
+    if (batch && events.length > 0) {
       try {
-        await inEventContext(event, () => definition.handle(event, { reactor: this.name, signal: this.stop.signal }));
+        await batch(events, context);
       } catch (error) {
-        failure = new HandlerFailure(done, event, error);
+        const at = error instanceof BatchFailure && error.index < events.length ? error.index : 0;
+        failure = new HandlerFailure(at, events[at]!, error instanceof BatchFailure ? error.cause : error);
+      }
+    }
+    for (const [i, event] of (batch ? [] : events).entries()) {
+      try {
+        await tracedReaction(this.name, event, () => inEventContext(event, () => definition.handle(event, context)));
+      } catch (error) {
+        failure = new HandlerFailure(i, event, error);
         break;
       }
-      done++;
     }
+    const done = failure?.index ?? events.length;
     const checkpoint = failure ? (done > 0 ? events[done - 1]!.position : undefined) : through;
     if (checkpoint !== undefined) await this.commit((_tx, row) => Promise.resolve({ ...row, checkpoint, error: null }));
     if (failure) throw new HandlerFailure(0, failure.event, failure.cause);

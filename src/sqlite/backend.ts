@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type {
   AllPage,
+  CorrelationPage,
   InlineHook,
   KnownEvent,
   Outcome,
@@ -14,7 +15,7 @@ import type {
 } from '../store/backend.js';
 import type { DeadLetter, ProjectionBackend, ProjectionRow, Transaction } from '../projections/backend.js';
 import { Mutex } from '../store/mutex.js';
-import { batchKeys, planBatch, type BatchPlan } from '../store/plan.js';
+import { batchKeys, planBatch, type BatchPlan, type PlannedRow } from '../store/plan.js';
 import { toFactlineError } from './errors.js';
 import { SqliteDocuments, SqliteTransaction } from './projections.js';
 import { sqliteWorkflows } from './workflows.js';
@@ -25,12 +26,13 @@ const COLUMNS = `position, id, stream, version, type, data, metadata,
 const INSERT_CHUNK = 64;
 
 function insertSql(rows: number): string {
-  const values = Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
-  return `INSERT INTO factline_events (position, id, stream, version, type, data, metadata, schema_version, recorded_at) VALUES ${values}`;
+  const values = Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
+  return `INSERT INTO factline_events (position, id, stream, version, type, data, metadata, schema_version, recorded_at, correlation_id, causation_id)
+    VALUES ${values}`;
 }
 
-function pushRow(params: unknown[], r: StoredEvent): void {
-  params.push(r.position, r.id, r.stream, r.version, r.type, r.data, r.metadata, r.schemaVersion, r.recordedAt);
+function pushRow(params: unknown[], r: PlannedRow): void {
+  params.push(r.position, r.id, r.stream, r.version, r.type, r.data, r.metadata, r.schemaVersion, r.recordedAt, r.correlationId, r.causationId);
 }
 
 interface LastEventRow {
@@ -66,6 +68,8 @@ function prepare(db: Database.Database) {
               WHERE id IN (SELECT value FROM json_each(?))`),
     maxPosition: s('SELECT max(position) FROM factline_events').pluck(),
     byId: s(`SELECT ${COLUMNS} FROM factline_events WHERE id IN (SELECT value FROM json_each(?))`),
+    byCorrelation: s(`SELECT ${COLUMNS} FROM factline_events WHERE correlation_id = ? AND position > ? ORDER BY position LIMIT ?`),
+    byCausation: s(`SELECT ${COLUMNS} FROM factline_events WHERE causation_id IN (SELECT value FROM json_each(?)) ORDER BY position LIMIT ?`),
     writeSnapshot: s(`INSERT OR REPLACE INTO factline_snapshots (stream, name, version, schema_version, state, event_time)
                       VALUES (@stream, @name, @version, @schemaVersion, @state, @eventTime)`),
     readSnapshot: s(`SELECT stream, name, version, schema_version AS schemaVersion, state, event_time AS eventTime
@@ -180,7 +184,7 @@ export class SqliteBackend implements StoreBackend {
   }
 
   /** Rows go in INSERT_CHUNK at a time: one statement call per chunk instead of per row. */
-  private insertRows(rows: readonly StoredEvent[]): void {
+  private insertRows(rows: readonly PlannedRow[]): void {
     const params: unknown[] = [];
     let i = 0;
     for (; i + INSERT_CHUNK <= rows.length; i += INSERT_CHUNK) {
@@ -200,7 +204,7 @@ export class SqliteBackend implements StoreBackend {
     return this.write(() =>
       this.inTransaction(async (tx) => {
         const plan = this.plannedWrite(requests);
-        if (plan.rows.length > 0) await inline(plan.rows, tx);
+        if (plan.rows.length > 0) await inline(plan.rows, tx, plan.outcomes);
         return plan.outcomes;
       }),
     );
@@ -247,6 +251,14 @@ export class SqliteBackend implements StoreBackend {
 
   eventsById(ids: readonly string[]): Promise<readonly StoredEvent[]> {
     return this.read(() => withPositions(this.r.byId.all(JSON.stringify(ids))));
+  }
+
+  byCorrelation(id: string, page: CorrelationPage): Promise<readonly StoredEvent[]> {
+    return this.read(() => withPositions(this.r.byCorrelation.all(id, page.after, page.limit)));
+  }
+
+  byCausation(ids: readonly string[], limit: number): Promise<readonly StoredEvent[]> {
+    return this.read(() => withPositions(this.r.byCausation.all(JSON.stringify(ids), limit)));
   }
 
   writeSnapshot(snapshot: StoredSnapshot): Promise<void> {

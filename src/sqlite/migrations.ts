@@ -1,11 +1,13 @@
 import type Database from 'better-sqlite3';
 import { ConfigurationError } from '../events/errors.js';
+import { linksOf } from '../events/validate.js';
 
 /**
- * The schema, one entry per version. A migration is never edited once released: a change is a
- * new entry. Every process that opens the file runs `migrate`; the write lock makes that safe.
+ * The schema, one entry per version: SQL, or a step that runs its own. A migration is never edited
+ * once released: a change is a new entry. Every process that opens the file runs `migrate`; the
+ * write lock makes that safe.
  */
-const MIGRATIONS: readonly string[] = [
+const MIGRATIONS: readonly (string | ((db: Database.Database) => void))[] = [
   `CREATE TABLE factline_events (
      position       INTEGER PRIMARY KEY,
      id             TEXT    NOT NULL UNIQUE,
@@ -91,6 +93,23 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX factline_workflows_waiting ON factline_workflows (waiting_for) WHERE waiting_for IS NOT NULL;
    CREATE INDEX factline_workflows_created ON factline_workflows (created_at, id);
    CREATE INDEX factline_workflows_status ON factline_workflows (status, created_at, id);`,
+  // Correlation and causation ids as columns, indexed, for `correlated` and `causationChain`.
+  // Events stored before get them from their metadata: json_type passes over those without one,
+  // and the core's rule decides what is an id, on the metadata as JSON.parse reads it
+  // (json_extract would turn a lone surrogate into U+FFFDs), so SQLite and PostgreSQL index alike.
+  (db) => {
+    const links = (metadata: unknown) => linksOf(JSON.parse(metadata as string));
+    db.function('factline_correlation', { deterministic: true }, (metadata: unknown) => links(metadata).correlationId);
+    db.function('factline_causation', { deterministic: true }, (metadata: unknown) => links(metadata).causationId);
+    db.exec(`ALTER TABLE factline_events ADD COLUMN correlation_id TEXT;
+      ALTER TABLE factline_events ADD COLUMN causation_id TEXT;
+      UPDATE factline_events SET
+        correlation_id = CASE WHEN json_type(metadata, '$.correlationId') = 'text' THEN factline_correlation(metadata) END,
+        causation_id = CASE WHEN json_type(metadata, '$.causationId') = 'text' THEN factline_causation(metadata) END
+      WHERE json_type(metadata, '$.correlationId') = 'text' OR json_type(metadata, '$.causationId') = 'text';
+      CREATE INDEX factline_events_correlation ON factline_events (correlation_id, position) WHERE correlation_id IS NOT NULL;
+      CREATE INDEX factline_events_causation ON factline_events (causation_id) WHERE causation_id IS NOT NULL;`);
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -106,7 +125,9 @@ export function migrate(db: Database.Database): number {
       }
       const record = db.prepare('INSERT INTO factline_schema (version, applied_at) VALUES (?, ?)');
       for (let version = found + 1; version <= SCHEMA_VERSION; version++) {
-        db.exec(MIGRATIONS[version - 1]!);
+        const migration = MIGRATIONS[version - 1]!;
+        if (typeof migration === 'string') db.exec(migration);
+        else migration(db);
         record.run(version, Date.now());
       }
       return found;

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { ACTIVE_STATUSES, ANY_TYPE, type WorkflowBackend, type WorkflowListQuery, type WorkflowRow } from '../workflows/backend.js';
+import { ACTIVE_STATUSES, ANY_TYPE, type WorkflowBackend, type WorkflowListQuery, type WorkflowRow, type WorkflowStatus } from '../workflows/backend.js';
 
 const COLUMNS = `id, name, version, status, input, result, error, wake_at AS wakeAt, waiting_for AS waitingFor, owner, token,
   lease_until AS leaseUntil, cancel_requested AS cancelRequested, created_at AS createdAt, updated_at AS updatedAt`;
@@ -52,6 +52,8 @@ export function sqliteWorkflows(
              WHERE waiting_for IN (SELECT value FROM json_each(@types)) AND (wake_at IS NULL OR wake_at > @now)`),
     waited: r('SELECT DISTINCT waiting_for FROM factline_workflows WHERE waiting_for IS NOT NULL').pluck(),
     cancel: w(`UPDATE factline_workflows SET cancel_requested = 1, wake_at = @now WHERE id = @id AND status IN (${ACTIVE})`),
+    // The status index covers it: no row is read.
+    counts: r('SELECT status, count(*) AS count FROM factline_workflows GROUP BY status'),
   };
   const tx = <A extends unknown[], T>(fn: (...args: A) => T) => {
     const t = writer.transaction(fn);
@@ -92,6 +94,7 @@ export function sqliteWorkflows(
     wake: (types, now) => write(() => void s.wake.run({ types: JSON.stringify([...types, ANY_TYPE]), now })),
     waitedTypes: () => read(() => s.waited.all() as string[]),
     requestCancel: (id, now) => write(() => cancel(id, now)),
+    countByStatus: () => read(() => s.counts.all() as { status: WorkflowStatus; count: number }[]),
   };
 }
 

@@ -6,10 +6,10 @@ import type { ProjectionBackend, Transaction } from '../projections/backend.js';
 import type { WorkflowBackend } from '../workflows/backend.js';
 
 /**
- * Inline projections: runs in the append's transaction with the rows it is about to commit. If it
- * throws, the transaction rolls back and the error is the batch's.
+ * Inline projections: runs in the append's transaction with the rows it is about to commit (and
+ * each request's outcome). If it throws, the transaction rolls back and the error is the batch's.
  */
-export type InlineHook = (rows: readonly StoredEvent[], tx: Transaction) => Promise<void>;
+export type InlineHook = (rows: readonly StoredEvent[], tx: Transaction, outcomes: readonly Outcome[]) => Promise<void>;
 
 /** Positions are 64-bit signed integers in every database. */
 export const MAX_POSITION = 2n ** 63n - 1n;
@@ -43,6 +43,10 @@ export interface StoreBackend {
   headPosition(): Promise<bigint>;
   /** The stored events with these ids, in any order; ids not stored are left out. */
   eventsById(ids: readonly string[]): Promise<readonly StoredEvent[]>;
+  /** Events whose correlation id is `id` with a position above `page.after`, in position order, at most `page.limit`. Indexed. */
+  byCorrelation(id: string, page: CorrelationPage): Promise<readonly StoredEvent[]>;
+  /** Events whose causation id is one of `ids`, in position order, at most `limit`. Indexed: one query for many ids. */
+  byCausation(ids: readonly string[], limit: number): Promise<readonly StoredEvent[]>;
   /** Saves a snapshot; one already saved for the same stream, name and version is replaced. */
   writeSnapshot(snapshot: StoredSnapshot): Promise<void>;
   /** The snapshot with the highest version at or below `upTo` whose event time is at or before `until`. */
@@ -126,6 +130,11 @@ export interface StreamsPage {
   readonly after: string;
   /** '' for all. */
   readonly prefix: string;
+  readonly limit: number;
+}
+
+export interface CorrelationPage {
+  readonly after: bigint;
   readonly limit: number;
 }
 

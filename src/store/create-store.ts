@@ -3,14 +3,19 @@ import { isUuid } from '../events/uuid.js';
 import type { DefinedEvents, EventOf, NewEventOf } from '../events/definitions.js';
 import type { ExpectedVersion, NewEvent, RecordedEvent } from '../events/types.js';
 import { checkExpectedVersion, checkOptions, checkStreamName, prepareEvents } from '../events/validate.js';
-import { MAX_POSITION, type StoreBackend, type StoredEvent } from './backend.js';
+import { MAX_POSITION, type Outcome, type StoreBackend, type StoredEvent, type WriteRequest } from './backend.js';
 import { ChangeFeed } from './change-feed.js';
 import { currentContext, inheritContext } from '../context/message-context.js';
 import { decodeEvent } from './decode.js';
 import { silentLogger, type Logger } from '../observability/logger.js';
+import { tracedAppend, tracedPage } from '../observability/spans.js';
+import { position, traceCarrier } from '../observability/telemetry.js';
 import type {
   AppendOptions,
   AppendResult,
+  CausationChain,
+  CausationChainOptions,
+  CorrelatedOptions,
   DeleteStreamOptions,
   EventStore,
   ListStreamsOptions,
@@ -22,12 +27,14 @@ import type {
   SubscribeOptions,
 } from './event-store.js';
 import { GroupCommitter } from './group-commit.js';
-import { allReadOptions, streamReadOptions, streamsReadOptions } from './read-options.js';
+import { allReadOptions, chainReadOptions, correlatedReadOptions, streamReadOptions, streamsReadOptions } from './read-options.js';
+import { causationChain } from './causation.js';
 import type { InlineHook } from './backend.js';
 import { indexedFields, type ProjectionDefinition } from '../projections/define.js';
 import { storeCollection, type DocumentCollection, type DocumentData } from '../projections/documents.js';
 import { checkInline, inlineHook } from '../projections/inline.js';
-import { registerInternals, type ImportedEvent } from '../projections/internals.js';
+import { registerInternals, type AtomicAppend, type ImportedEvent } from '../projections/internals.js';
+import type { Transaction } from '../projections/backend.js';
 import { refuseInHandler } from '../projections/handler-scope.js';
 
 /** Options every store takes, whatever its adapter. */
@@ -114,6 +121,7 @@ class CoreStore implements EventStore {
   private readonly committer: GroupCommitter;
   private readonly feed: ChangeFeed;
   private closing: Promise<void> | undefined;
+  private readonly untracked = new Set<Promise<unknown>>();
 
   private readonly decode: (row: StoredEvent) => RecordedEvent;
   private readonly inline: InlineHook | undefined;
@@ -143,6 +151,7 @@ class CoreStore implements EventStore {
       logger,
       closed: () => this.closing !== undefined,
       importAppend: (stream, events, expectedVersion) => this.importAppend(stream, events, expectedVersion),
+      appendAtomically: (appends, work) => this.track(this.appendAtomically(appends, work)),
     });
     this.committer = new GroupCommitter((requests) => this.commit(requests), {
       maxRequests: settings.maxBatchAppends,
@@ -162,7 +171,12 @@ class CoreStore implements EventStore {
     return outcomes;
   }
 
-  async append(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult> {
+  append(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult> {
+    // A span per call; the events get its trace context in their metadata (observability/spans.ts).
+    return tracedAppend(stream, events, (traced) => this.appendTraced(stream, traced, options));
+  }
+
+  private async appendTraced(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult> {
     this.checkOpen();
     refuseInHandler(this, 'append');
     checkStreamName(stream);
@@ -175,11 +189,56 @@ class CoreStore implements EventStore {
     return this.committer.submit({ kind: 'append', stream, events: prepared, expectedVersion });
   }
 
+  /** See `StoreInternals.appendAtomically`. Between group commits: its transaction is its own. */
+  private async appendAtomically(appends: readonly AtomicAppend[], work: (tx: Transaction) => Promise<void>): Promise<void> {
+    this.checkOpen();
+    const requests: WriteRequest[] = [];
+    const ids = new Set<string>();
+    const trace = traceCarrier();
+    for (const [i, append] of appends.entries()) {
+      checkStreamName(append.stream);
+      const expectedVersion = checkExpectedVersion(checkOptions(append.options).expectedVersion);
+      const inherited = inheritContext(trace ? inheritContext(append.events, trace) : append.events, currentContext());
+      const input = this.events && Array.isArray(inherited) ? await this.events.validate(inherited) : inherited;
+      const events = prepareEvents(append.stream, input, this.settings.maxEventSize, this.events?.versionOf);
+      for (const e of events) {
+        if (ids.has(e.id)) throw new ValidationError([{ path: ['appends', i, 'events'], message: `id ${e.id} appears in two appends` }]);
+        ids.add(e.id);
+      }
+      requests.push({ kind: 'append', stream: append.stream, events, expectedVersion });
+    }
+    this.checkOpen();
+    if (requests.length === 0) return this.backend.projections.transaction(work);
+    if (this.ready) await this.ready;
+    let done = false;
+    const outcomes = await this.committer.exclusive(() =>
+      this.backend.commit(requests, async (rows, tx, outcomes) => {
+        throwRefused(outcomes);
+        if (this.inline) await this.inline(rows, tx, outcomes);
+        await work(tx);
+        done = true;
+      }),
+    );
+    throwRefused(outcomes);
+    for (const outcome of outcomes) if (outcome.ok === true) this.feed.advance(outcome.result.position);
+    // Nothing new to write (no events, or all stored before): the work commits on its own.
+    if (!done) await this.backend.projections.transaction(work);
+  }
+
+  /** Keeps `close` waiting for work that does not go through group commit. */
+  private track<T>(work: Promise<T>): Promise<T> {
+    this.untracked.add(work);
+    const untrack = () => this.untracked.delete(work);
+    work.then(untrack, untrack);
+    return work;
+  }
+
   /** See `StoreInternals.importAppend`: the checks of an append, with the given versions and times. */
   private importAppend(stream: string, events: readonly ImportedEvent[], expectedVersion: ExpectedVersion): Promise<AppendResult> {
     this.checkOpen();
     checkStreamName(stream);
-    const prepared = prepareEvents(stream, events.map((e) => ({ id: e.id, type: e.type, data: e.data, ...(e.metadata ? { metadata: e.metadata } : {}) })), this.settings.maxEventSize);
+    // Moved events keep their metadata even when it predates the checks on correlation ids.
+    const prepared = prepareEvents(stream, events.map((e) => ({ id: e.id, type: e.type, data: e.data, ...(e.metadata ? { metadata: e.metadata } : {}) })), this.settings.maxEventSize, undefined, 'keep');
     const issues = events.flatMap((e, i) => [
       ...(Number.isSafeInteger(e.schemaVersion) && e.schemaVersion >= 1 ? [] : [{ path: ['events', i, 'schemaVersion'], message: 'must be an integer ≥ 1' }]),
       ...(Number.isSafeInteger(e.recordedAt) && e.recordedAt >= 0 ? [] : [{ path: ['events', i, 'recordedAt'], message: 'must be a time' }]),
@@ -239,6 +298,20 @@ class CoreStore implements EventStore {
     return [...rows].sort((a, b) => (a.position < b.position ? -1 : 1)).map(this.decode);
   }
 
+  correlated(correlationId: string, options?: CorrelatedOptions): AsyncIterable<RecordedEvent> {
+    this.checkOpen();
+    const read = correlatedReadOptions(correlationId, options);
+    return this.pagesAfter(read, (after, limit) => this.backend.byCorrelation(correlationId, { after, limit }));
+  }
+
+  async causationChain(eventId: string, options?: CausationChainOptions): Promise<CausationChain | undefined> {
+    this.checkOpen();
+    const { limit } = chainReadOptions(eventId, options);
+    // Like getEvents: a string that is not a UUID is no event's id.
+    if (!isUuid(eventId)) return undefined;
+    return causationChain(this.backend, this.decode, eventId.toLowerCase(), limit);
+  }
+
   async writeSnapshot(snapshot: Snapshot): Promise<void> {
     this.checkOpen();
     refuseInHandler(this, 'writeSnapshot');
@@ -291,7 +364,9 @@ class CoreStore implements EventStore {
       const from = forward ? low : Math.max(low, high - size + 1);
       const to = forward ? Math.min(high, low + size - 1) : high;
       this.checkOpen();
-      const page = await this.backend.readStream(stream, { ...read, from, to, limit: Math.min(left, size) });
+      const page = await tracedPage('factline.read_stream', { 'factline.stream.name': stream, 'factline.read.from': from, 'factline.read.to': to }, () =>
+        this.backend.readStream(stream, { ...read, from, to, limit: Math.min(left, size) }),
+      );
       for (const row of page) {
         this.checkOpen();
         yield this.decode(row);
@@ -307,13 +382,22 @@ class CoreStore implements EventStore {
     return this.allPages(allReadOptions(options));
   }
 
-  private async *allPages(read: ReturnType<typeof allReadOptions>): AsyncGenerator<RecordedEvent> {
-    let after = read.after;
-    let left = read.limit;
+  private allPages(read: ReturnType<typeof allReadOptions>): AsyncGenerator<RecordedEvent> {
+    return this.pagesAfter(read, (after, limit) =>
+      tracedPage('factline.read_all', { 'factline.read.after': position(after), 'factline.read.limit': limit }, () => this.backend.readAll({ ...read, after, limit })),
+    );
+  }
+
+  /** Events after `read.after`, at most `read.limit`, fetched `pageSize` at a time in position order. */
+  private async *pagesAfter(
+    read: { readonly after: bigint; readonly limit: number },
+    fetch: (after: bigint, limit: number) => Promise<readonly StoredEvent[]>,
+  ): AsyncGenerator<RecordedEvent> {
+    let { after, limit: left } = read;
     while (left > 0) {
       const limit = Math.min(left, this.settings.pageSize);
       this.checkOpen();
-      const page = await this.backend.readAll({ ...read, after, limit });
+      const page = await fetch(after, limit);
       for (const row of page) {
         this.checkOpen();
         yield this.decode(row);
@@ -323,6 +407,7 @@ class CoreStore implements EventStore {
       after = page.at(-1)!.position;
     }
   }
+
 
   subscribe(options?: SubscribeOptions): AsyncIterable<RecordedEvent> {
     this.checkOpen();
@@ -371,6 +456,7 @@ class CoreStore implements EventStore {
     this.closing ??= (async () => {
       await this.feed.close();
       await this.committer.flushed();
+      await Promise.allSettled(this.untracked);
       await this.backend.close();
     })();
     return this.closing;
@@ -378,5 +464,14 @@ class CoreStore implements EventStore {
 
   private checkOpen(): void {
     if (this.closing) throw new StoreClosedError();
+  }
+}
+
+/** The error of the first append a batch refused. */
+function throwRefused(outcomes: readonly Outcome[]): void {
+  for (const outcome of outcomes) {
+    if (outcome.ok === false) throw outcome.error;
+    // Only an id given twice defers a request, and the appends were checked for that.
+    if (outcome.ok === 'deferred') throw new ConfigurationError('an append was deferred in an atomic commit');
   }
 }

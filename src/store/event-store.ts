@@ -51,6 +51,33 @@ export interface ReadAllOptions {
   readonly streamPrefix?: string;
 }
 
+export interface CorrelatedOptions {
+  /** Events with a position greater than this. Default 0n: from the start. */
+  readonly after?: bigint;
+  readonly limit?: number;
+}
+
+export interface CausationChainOptions {
+  /** Most events in `ancestors` and `descendants` together. Default 1,000; at most 10,000. */
+  readonly limit?: number;
+}
+
+/** An event with what caused it and what it caused, found through `metadata.causationId`. */
+export interface CausationChain<E extends RecordedEvent = RecordedEvent> {
+  readonly event: E;
+  /** Its causes in the store: the root cause first, down to its direct cause. */
+  readonly ancestors: readonly E[];
+  /**
+   * The `causationId` where the chain leaves the store: a command's id, or an event of another
+   * service. Absent when the first cause (or the event) names none, or the chain was cut.
+   */
+  readonly rootCauseId?: string;
+  /** Every event it caused, directly or through others, in position order. */
+  readonly descendants: readonly E[];
+  /** True when `limit` cut the chain: there are more causes or effects than it holds. */
+  readonly truncated: boolean;
+}
+
 export interface SubscribeOptions {
   readonly after?: bigint;
   readonly types?: readonly string[];
@@ -109,6 +136,10 @@ export interface EventStore<E extends RecordedEvent = RecordedEvent, N extends N
   listStreams(options?: ListStreamsOptions): AsyncIterable<StreamSummary>;
   /** The events with these ids (any case), in position order; ids not in the store are left out. */
   getEvents(ids: readonly string[]): Promise<E[]>;
+  /** The events whose `metadata.correlationId` is this one, in position order, read in pages. */
+  correlated(correlationId: string, options?: CorrelatedOptions): AsyncIterable<E>;
+  /** The event with this id (any case) with its causes and effects; undefined when there is none. */
+  causationChain(eventId: string, options?: CausationChainOptions): Promise<CausationChain<E> | undefined>;
   /** Saves a decider's state after a version of a stream (deciders with `snapshot` do this). */
   writeSnapshot(snapshot: Snapshot): Promise<void>;
   /** The newest snapshot at or before a version and an instant, if any. */

@@ -8,6 +8,11 @@ interface Pending {
   readonly reject: (error: unknown) => void;
 }
 
+/** Work that commits on its own, in the queue's order, while no batch is in flight. */
+interface Exclusive {
+  readonly run: () => Promise<void>;
+}
+
 export interface GroupCommitLimits {
   /** Most requests in one transaction. */
   readonly maxRequests: number;
@@ -25,7 +30,7 @@ const nextTurn: (fn: () => void) => void =
  * one by one so that one bad write fails only itself.
  */
 export class GroupCommitter {
-  private queue: Pending[] = [];
+  private queue: (Pending | Exclusive)[] = [];
   private running = false;
   private idle: Promise<void> = Promise.resolve();
   private settleIdle: () => void = () => {};
@@ -36,14 +41,24 @@ export class GroupCommitter {
   ) {}
 
   submit(request: WriteRequest): Promise<AppendResult> {
-    return new Promise<AppendResult>((resolve, reject) => {
-      this.queue.push({ request, resolve, reject });
-      if (!this.running) {
-        this.running = true;
-        this.idle = new Promise((settle) => (this.settleIdle = settle));
-        nextTurn(() => void this.drain());
-      }
-    });
+    return new Promise<AppendResult>((resolve, reject) => this.enqueue({ request, resolve, reject }));
+  }
+
+  /**
+   * Runs `work` between batches, alone: for a transaction of its own that must not overlap the
+   * batches' (a store with one write connection).
+   */
+  exclusive<T>(work: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => this.enqueue({ run: () => work().then(resolve, reject) }));
+  }
+
+  private enqueue(entry: Pending | Exclusive): void {
+    this.queue.push(entry);
+    if (!this.running) {
+      this.running = true;
+      this.idle = new Promise((settle) => (this.settleIdle = settle));
+      nextTurn(() => void this.drain());
+    }
   }
 
   /** Resolves when every write submitted so far has settled. */
@@ -53,24 +68,30 @@ export class GroupCommitter {
 
   private async drain(): Promise<void> {
     while (this.queue.length > 0) {
-      const batch = this.take();
-      await this.run(batch);
+      const head = this.queue[0]!;
+      if ('run' in head) {
+        this.queue.shift();
+        await head.run();
+      } else await this.run(this.take());
     }
     this.running = false;
     this.settleIdle();
   }
 
+  /** The writes at the head of the queue, up to the limits or the next exclusive work. */
   private take(): Pending[] {
     let events = 0;
     let n = 0;
     while (n < this.queue.length && n < this.limits.maxRequests) {
-      const request = this.queue[n]!.request;
+      const entry = this.queue[n]!;
+      if ('run' in entry) break;
+      const request = entry.request;
       const size = request.kind === 'append' ? request.events.length : 0;
       if (n > 0 && events + size > this.limits.maxEvents) break;
       events += size;
       n++;
     }
-    return this.queue.splice(0, n);
+    return this.queue.splice(0, n) as Pending[];
   }
 
   private async run(batch: Pending[]): Promise<void> {

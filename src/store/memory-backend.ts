@@ -1,4 +1,4 @@
-import { compareCodePoints, type AllPage, type InlineHook, type KnownEvent, type Outcome, type StoreBackend, type StoredEvent, type StoredSnapshot, type StreamHead, type StreamPage, type StreamsPage, type WriteRequest } from './backend.js';
+import { compareCodePoints, type AllPage, type CorrelationPage, type InlineHook, type KnownEvent, type Outcome, type StoreBackend, type StoredEvent, type StoredSnapshot, type StreamHead, type StreamPage, type StreamsPage, type WriteRequest } from './backend.js';
 import { MemoryProjections } from './memory-projections.js';
 import { MemoryWorkflows } from './memory-workflows.js';
 import { Mutex } from './mutex.js';
@@ -11,6 +11,9 @@ export class MemoryBackend implements StoreBackend {
   private readonly byId = new Map<string, StoredEvent>();
   private readonly heads = new Map<string, StreamHead>();
   private readonly streams = new Map<string, StoredEvent[]>();
+  /** Rows by correlation and by causation id, each list in position order: the SQL indexes. */
+  private readonly correlations = new Map<string, StoredEvent[]>();
+  private readonly causations = new Map<string, StoredEvent[]>();
   private readonly snapshots = new Map<string, StoredSnapshot[]>();
   private readonly mutex = new Mutex();
   readonly projections = new MemoryProjections(this.mutex, (page) => this.readAll(page));
@@ -20,7 +23,7 @@ export class MemoryBackend implements StoreBackend {
     return this.mutex.run(async () => {
       const plan = this.plan(requests);
       // Inline projections run first, on a draft of the documents: if one throws, no event is kept either.
-      if (inline && plan.rows.length > 0) await this.projections.within((tx) => inline(plan.rows, tx));
+      if (inline && plan.rows.length > 0) await this.projections.within((tx) => inline(plan.rows, tx, plan.outcomes));
       this.apply(plan);
       return plan.outcomes;
     });
@@ -40,9 +43,9 @@ export class MemoryBackend implements StoreBackend {
     for (const row of plan.rows) {
       this.events.push(row);
       this.byId.set(row.id, row);
-      let stream = this.streams.get(row.stream);
-      if (!stream) this.streams.set(row.stream, (stream = []));
-      stream.push(row);
+      listIn(this.streams, row.stream).push(row);
+      if (row.correlationId !== null) listIn(this.correlations, row.correlationId).push(row);
+      if (row.causationId !== null) listIn(this.causations, row.causationId).push(row);
     }
     for (const head of plan.heads) this.heads.set(head.stream, head);
   }
@@ -84,6 +87,25 @@ export class MemoryBackend implements StoreBackend {
     return Promise.resolve(ids.flatMap((id) => this.byId.get(id) ?? []));
   }
 
+  byCorrelation(id: string, page: CorrelationPage): Promise<readonly StoredEvent[]> {
+    const rows = this.correlations.get(id) ?? [];
+    // The list is in position order: a binary search finds the first row after `after`.
+    let low = 0;
+    let high = rows.length;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      if (rows[mid]!.position <= page.after) low = mid + 1;
+      else high = mid;
+    }
+    return Promise.resolve(rows.slice(low, low + page.limit));
+  }
+
+  byCausation(ids: readonly string[], limit: number): Promise<readonly StoredEvent[]> {
+    const rows = [...new Set(ids)].flatMap((id) => this.causations.get(id) ?? []);
+    rows.sort((a, b) => (a.position < b.position ? -1 : 1));
+    return Promise.resolve(rows.slice(0, limit));
+  }
+
   writeSnapshot(snapshot: StoredSnapshot): Promise<void> {
     const key = `${snapshot.stream}\u0000${snapshot.name}`;
     const list = (this.snapshots.get(key) ?? []).filter((s) => s.version !== snapshot.version);
@@ -105,4 +127,10 @@ export class MemoryBackend implements StoreBackend {
   close(): Promise<void> {
     return Promise.resolve();
   }
+}
+
+function listIn<T>(map: Map<string, T[]>, key: string): T[] {
+  let list = map.get(key);
+  if (!list) map.set(key, (list = []));
+  return list;
 }

@@ -1,4 +1,4 @@
-import { ANY_TYPE, kindOf, type WorkflowBackend, type WorkflowListQuery, type WorkflowRow } from '../workflows/backend.js';
+import { ANY_TYPE, kindOf, type WorkflowBackend, type WorkflowListQuery, type WorkflowRow, type WorkflowStatus } from '../workflows/backend.js';
 import { byCreation, isActive, isDue } from '../workflows/rows.js';
 
 /** Workflow rows in a map; each call is one step of the event loop, so each is atomic. */
@@ -89,6 +89,12 @@ export class MemoryWorkflows implements WorkflowBackend {
     const row = { ...r, cancelRequested: true, wakeAt: now };
     this.rows.set(id, row);
     return Promise.resolve(row);
+  }
+
+  countByStatus(): Promise<{ status: WorkflowStatus; count: number }[]> {
+    const counts = new Map<WorkflowStatus, number>();
+    for (const r of this.rows.values()) counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
+    return Promise.resolve([...counts].map(([status, count]) => ({ status, count })));
   }
 
 }

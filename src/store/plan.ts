@@ -6,9 +6,15 @@ import {
 import type { ExpectedVersion } from '../events/types.js';
 import type { KnownEvent, Outcome, StoredEvent, StreamHead, WriteRequest } from './backend.js';
 
+/** A row to insert: the event, and the correlation and causation ids it is found by. */
+export interface PlannedRow extends StoredEvent {
+  readonly correlationId: string | null;
+  readonly causationId: string | null;
+}
+
 export interface BatchPlan {
   /** Rows to insert, positions assigned in order from `nextPosition`. */
-  readonly rows: readonly StoredEvent[];
+  readonly rows: readonly PlannedRow[];
   /** Stream heads to insert or update. */
   readonly heads: readonly StreamHead[];
   readonly outcomes: readonly Outcome[];
@@ -42,7 +48,7 @@ export function planBatch(
 ): BatchPlan {
   const heads = new Map<string, StreamHead>();
   const claimed = new Set<string>();
-  const rows: StoredEvent[] = [];
+  const rows: PlannedRow[] = [];
   let position = nextPosition;
   const headOf = (stream: string) => heads.get(stream) ?? storedHeads.get(stream);
 
@@ -85,6 +91,8 @@ export function planBatch(
         metadata: e.metadata,
         schemaVersion: e.schemaVersion,
         recordedAt,
+        correlationId: e.correlationId,
+        causationId: e.causationId,
       });
     }
     const next = advance(request.stream, head, recordedAt, version, position - 1n);

@@ -1,7 +1,7 @@
 import { ValidationError } from '../events/errors.js';
-import { CONTROL, checkOptions } from '../events/validate.js';
+import { CONTROL, checkOptions, nameProblem } from '../events/validate.js';
 import { MAX_POSITION } from './backend.js';
-import type { ListStreamsOptions, ReadAllOptions, ReadStreamOptions, SubscribeOptions } from './event-store.js';
+import type { CausationChainOptions, CorrelatedOptions, ListStreamsOptions, ReadAllOptions, ReadStreamOptions, SubscribeOptions } from './event-store.js';
 
 export interface StreamRead {
   readonly from: number;
@@ -58,6 +58,26 @@ export function streamsReadOptions(input: ListStreamsOptions | undefined): { aft
   if (o.prefix !== undefined && !isNamePart(o.prefix)) fail('prefix', 'must be a well-formed string without control characters');
   if (o.after !== undefined && !isNamePart(o.after)) fail('after', 'must be a well-formed string without control characters');
   return { after: (o.after as string | undefined) ?? '', prefix: (o.prefix as string | undefined) ?? '', limit: count(o.limit, 'limit', Number.MAX_SAFE_INTEGER, 0) };
+}
+
+export function correlatedReadOptions(correlationId: unknown, input: CorrelatedOptions | undefined): { after: bigint; limit: number } {
+  // An id no append would take cannot be found: asking for one is a mistake.
+  const problem = nameProblem(correlationId);
+  if (problem) throw new ValidationError([{ path: ['correlationId'], message: problem }]);
+  const o = checkOptions(input);
+  const after = o.after ?? 0n;
+  if (typeof after !== 'bigint' || after < 0n || after > MAX_POSITION) fail('after', 'must be a bigint from 0n to 2n ** 63n - 1n');
+  return { after: after as bigint, limit: count(o.limit, 'limit', Number.MAX_SAFE_INTEGER, 0) };
+}
+
+/** A causation chain is answered whole, not in pages: its size is bounded. */
+const MAX_CHAIN = 10_000;
+
+export function chainReadOptions(eventId: unknown, input: CausationChainOptions | undefined): { limit: number } {
+  if (typeof eventId !== 'string') throw new ValidationError([{ path: ['eventId'], message: 'must be a string' }]);
+  const limit = checkOptions(input).limit ?? 1000;
+  if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1 || limit > MAX_CHAIN) fail('limit', `must be an integer from 1 to ${MAX_CHAIN}`);
+  return { limit: limit as number };
 }
 
 export function allReadOptions(input: ReadAllOptions | SubscribeOptions | undefined): AllRead {

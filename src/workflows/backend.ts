@@ -34,6 +34,8 @@ export interface WorkflowBackend {
   waitedTypes(): Promise<string[]>;
   /** Marks an active instance for cancelling and makes it due at `now`; the row as it is after. */
   requestCancel(id: string, now: number): Promise<WorkflowRow | undefined>;
+  /** How many instances have each status (statuses with none left out): the `factline.workflows` gauge. */
+  countByStatus(): Promise<{ readonly status: WorkflowStatus; readonly count: number }[]>;
 }
 
 export type WorkflowStatus = 'pending' | 'running' | 'sleeping' | 'waiting' | 'completed' | 'failed' | 'compensated' | 'cancelled';

@@ -6,6 +6,7 @@ import type { RecordedEvent } from '../events/types.js';
 import { uuidv7 } from '../events/uuid.js';
 import { checkOptions, checkStreamName } from '../events/validate.js';
 import type { Logger } from '../observability/logger.js';
+import { reportWorkflows, traceCarrier, type TraceCarrier } from '../observability/telemetry.js';
 import { startProjections, type ProjectionDaemon } from '../projections/daemon.js';
 import { defineReactor } from '../projections/define.js';
 import { internalsOf, type StoreInternals } from '../projections/internals.js';
@@ -153,6 +154,8 @@ class Engine implements WorkflowEngine {
   private renewer: NodeJS.Timeout | undefined;
   private daemon: ProjectionDaemon | undefined;
   private closing: Promise<void> | undefined;
+  /** Stops counting this store's instances for the `factline.workflows` gauge. */
+  private unreport: () => void = () => {};
   /** Row writes of many instances share a transaction. */
   private readonly inserts: Batcher<WorkflowRow, { row: WorkflowRow; inserted: boolean }>;
   private readonly updates: Batcher<WorkflowRow, boolean>;
@@ -207,6 +210,7 @@ class Engine implements WorkflowEngine {
     if (waited.length > 0) await this.backend.wake(waited, Date.now());
     this.renewer = setInterval(() => void this.renew(), Math.max(50, Math.floor(this.settings.leaseTtl / 3)));
     this.renewer.unref();
+    this.unreport = reportWorkflows(this.backend, () => this.backend.countByStatus());
     this.loops = [this.claimLoop(), this.watchLoop(after)];
   }
 
@@ -241,6 +245,8 @@ class Engine implements WorkflowEngine {
 
   private async insertAndRun(definition: WorkflowDefinition, input: unknown, id: string, here: boolean, now: number, after: bigint | undefined): Promise<void> {
     const context = currentContext();
+    // The trace it was started in: its steps continue it, on whichever engine runs them.
+    const trace = traceCarrier();
     const row: WorkflowRow = {
       id,
       name: definition.name,
@@ -252,6 +258,7 @@ class Engine implements WorkflowEngine {
         ...(input === undefined ? {} : { value: input }),
         after: String(after ?? (await this.heads.submit(undefined))),
         ...(context && Object.keys(context).length > 0 ? { context } : {}),
+        ...(trace ? { trace } : {}),
       }),
       result: null,
       error: null,
@@ -325,6 +332,7 @@ class Engine implements WorkflowEngine {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.stopping.abort();
+      this.unreport();
       this.poke();
       for (const { exec } of this.running.values()) exec?.stop();
       await Promise.allSettled(this.loops);
@@ -436,11 +444,12 @@ class Engine implements WorkflowEngine {
       await this.write(ended(row, history.ending));
       return;
     }
-    const start = JSON.parse(row.input) as { value?: unknown; after: string; context?: MessageContext };
+    const start = JSON.parse(row.input) as { value?: unknown; after: string; context?: MessageContext; trace?: TraceCarrier };
     const exec = new Execution(this.store, () => this.internals.backend.headPosition(), definition, row.id, history, events.length, {
       input: start.value,
       after: BigInt(start.after),
       ...(start.context ? { context: start.context } : {}),
+      ...(start.trace ? { trace: start.trace } : {}),
     });
     entry.exec = exec;
     if (row.cancelRequested || entry.cancel) exec.cancel();

@@ -8,6 +8,8 @@ import { H, errorRecord, historyStream, recordedError, type Ending, type ErrorRe
 import { currentStepKey, inStep } from './step-scope.js';
 import { inContext, type MessageContext } from '../context/message-context.js';
 import { uuidv7 } from '../events/uuid.js';
+import { tracedStep } from '../observability/spans.js';
+import { inTraceContext, type TraceCarrier } from '../observability/telemetry.js';
 
 /** How a run of an instance's code ended. */
 export type Outcome =
@@ -96,6 +98,8 @@ export class Execution {
   private pending: NewEvent[] = [];
   /** What the instance's steps run in: its correlation, and the message that started it. */
   private readonly messages: MessageContext;
+  /** The trace it was started in, if any: its steps and history appends continue it. */
+  private readonly trace: TraceCarrier | undefined;
   private version: number;
   /** Waits see events after this position. */
   private readonly after: bigint;
@@ -136,8 +140,9 @@ export class Execution {
     readonly id: string,
     private readonly history: History,
     historyVersion: number,
-    start: { readonly input: unknown; readonly after: bigint; readonly context?: MessageContext },
+    start: { readonly input: unknown; readonly after: bigint; readonly context?: MessageContext; readonly trace?: TraceCarrier },
   ) {
+    this.trace = start.trace;
     this.stream = historyStream(definition.name, id);
     this.version = historyVersion;
     this.input = historyVersion === 0 ? start.input : history.input;
@@ -390,7 +395,7 @@ export class Execution {
     // What the step may depend on (earlier results, recorded values) is durable before it acts.
     if (this.pending.some((e) => e.type !== H.started)) await this.flush();
     const key = `${this.stream}/${seq}`;
-    const value = await this.retrying(key, fn, options, attempts, false, (attempt, error, final) => ({
+    const value = await this.retrying(key, this.traced('step', name, fn), options, attempts, false, (attempt, error, final) => ({
       type: H.stepFailed,
       data: { seq, step: name, attempt, error, final },
     }));
@@ -470,6 +475,11 @@ export class Execution {
     });
   }
 
+  /** Each try of `fn` in a span of its own, in the trace the instance was started in. */
+  private traced<T>(kind: 'step' | 'compensation', name: string, fn: (step: StepInfo) => Promise<T> | T): (step: StepInfo) => Promise<T> {
+    return (step) => tracedStep(kind, { workflow: this.definition.name, id: this.id, name, attempt: step.attempt }, this.trace, () => fn(step));
+  }
+
   private registerCompensation(name: string, fn: (step: StepInfo) => unknown, options: StepOptions | undefined): void {
     if (typeof name !== 'string' || name === '') throw new ValidationError([{ path: ['name'], message: 'a compensation needs a name' }]);
     if (typeof fn !== 'function') throw new ValidationError([{ path: ['fn'], message: `compensation "${name}" needs a function` }]);
@@ -491,7 +501,7 @@ export class Execution {
       if (record?.done) continue;
       if (record?.failed) return record.failed;
       try {
-        const value = await this.retrying(`${this.stream}/compensate/${index}`, fn, options, record?.attempts ?? 0, true, (attempt, error, final) => ({
+        const value = await this.retrying(`${this.stream}/compensate/${index}`, this.traced('compensation', name, fn), options, record?.attempts ?? 0, true, (attempt, error, final) => ({
           type: H.compensationFailed,
           data: { index, name, attempt, error, final },
         }));
@@ -726,7 +736,7 @@ export class Execution {
       try {
         // The history's records belong to the instance's correlation.
         const result = await inContext({ correlationId: this.messages.correlationId }, () =>
-          this.store.append(this.stream, batch, { expectedVersion: this.version === 0 ? 'no_stream' : this.version }),
+          inTraceContext(this.trace, () => this.store.append(this.stream, batch, { expectedVersion: this.version === 0 ? 'no_stream' : this.version })),
         );
         this.version = result.version;
       } catch (error) {

@@ -293,6 +293,10 @@ describe('factline', () => {
     const person: RecordedEvent[] = [];
     for await (const e of moved.readStream('person-0')) person.push(e);
     expect(person.map((e) => e.data)).toEqual([{ fullName: 'Ada' }, { fullName: 'Ada Lovelace' }]);
+    // Moved events are indexed by their correlation ids as appended ones are.
+    const correlated: RecordedEvent[] = [];
+    for await (const e of moved.correlated('c-300')) correlated.push(e);
+    expect(correlated.map((e) => e.data)).toEqual([{ i: 300, text: 'é 300' }]);
     await moved.close();
     // Importing again adds nothing; into a store whose streams differ, it is refused, naming where.
     expect((await factline(['import', file, '--store', target])).stdout).toBe('imported 2,502 events in 31 streams: 0 new, the others were there already\n');

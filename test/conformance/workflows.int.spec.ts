@@ -18,6 +18,7 @@ import {
   type WorkflowEngineOptions,
 } from '../../src/index.js';
 import { collect, conformance } from './harness.js';
+import { internalsOf } from '../../src/projections/internals.js';
 
 const engines: WorkflowEngine[] = [];
 afterEach(async () => {
@@ -225,6 +226,30 @@ conformance('workflows', ({ open, test }) => {
     expect(await (await engine.start(wf, { rethrow: false })).result()).toEqual({ caught: { name: 'Error', message: 'nope', code: 'E_NOPE' } });
     const failing = await engine.start(wf, { rethrow: true });
     await expect(failing.result()).rejects.toMatchObject({ code: 'WORKFLOW_FAILED', status: 'failed' });
+  });
+
+  test('countByStatus counts the instances of each status, the ones with none left out (the factline.workflows gauge)', async () => {
+    const store = await open();
+    const workflows = internalsOf(store).backend.workflows;
+    expect(await workflows.countByStatus()).toEqual([]);
+    const wf = defineWorkflow({
+      name: 'counted',
+      async run(ctx, input: { outcome: 'ok' | 'fail' | 'wait' }) {
+        if (input.outcome === 'fail') await ctx.step('fails', () => Promise.reject(new Error('no')));
+        if (input.outcome === 'wait') await ctx.waitForEvent({ type: 'NeverComes' });
+        return input.outcome;
+      },
+    });
+    const engine = await engineOn(store, [wf]);
+    for (const outcome of ['ok', 'ok', 'fail'] as const) await (await engine.start(wf, { outcome })).result().catch(() => undefined);
+    const waiting = await engine.start(wf, { outcome: 'wait' });
+    await expect.poll(async () => (await waiting.status()).status).toBe('waiting');
+    const counts = await workflows.countByStatus();
+    expect([...counts].sort((a, b) => a.status.localeCompare(b.status))).toEqual([
+      { status: 'completed', count: 2 },
+      { status: 'failed', count: 1 },
+      { status: 'waiting', count: 1 },
+    ]);
   });
 
   test('a durable timer fires after its time, also on a new engine after the first closed', async () => {

@@ -108,6 +108,16 @@ describe.skipIf(reason !== undefined)('the explorer page', () => {
     expect(await page.textContent('#causes')).toContain('TransferRequested');
     expect(await page.textContent('#effects')).toContain('MoneyDeposited');
 
+    // From the request: every effect, indented by its depth, and the correlation's events a click away.
+    const [request] = await collectOne(store, 'TransferRequested');
+    await page.goto(`${serving.url}#/event/${request!}`);
+    await page.waitForSelector('#effects');
+    const effects = await page.locator('#effects li').evaluateAll((items) => items.map((li) => `${li.querySelector('.event-type')?.textContent} ${(li as HTMLElement).dataset.depth}`));
+    expect(effects).toEqual(['MoneyWithdrawn 1', 'MoneyDeposited 2', 'TransferCompleted 2']);
+    await page.click('#correlation-id');
+    await page.waitForSelector('#correlation-events .event-row');
+    expect(await page.locator('#correlation-events .event-type').allTextContents()).toEqual(['TransferRequested', 'MoneyWithdrawn', 'MoneyDeposited', 'TransferCompleted']);
+
     await page.goto(`${serving.url}#/projections`);
     const row = page.locator('[data-projection="balances"]');
     await row.waitFor();

@@ -285,9 +285,31 @@ describe('HTTP API', () => {
     await store.append('x-1', [{ id: b, type: 'Done', data: {}, metadata: { correlationId: a, causationId: a } }]);
     await store.append('y-1', [{ id: c, type: 'Noted', data: {}, metadata: { correlationId: a, causationId: b } }]);
     const event = await call(`api/events/${b}`);
-    expect(event.body).toMatchObject({ event: { id: b }, causes: [{ id: a }], effects: [{ id: c }] });
+    expect(event.body).toMatchObject({ event: { id: b }, causes: [{ id: a }], rootCauseId: null, effects: [{ id: c, depth: 1 }], truncated: false });
     expect(((await call(`api/events/${c}`)).body.causes as { id: string }[]).map((e) => e.id)).toEqual([b, a]);
+    // Every effect, at any depth, in position order; the limit cuts and says so.
+    const fromA = await call(`api/events/${a.toUpperCase()}`);
+    expect((fromA.body.effects as { id: string; depth: number }[]).map((e) => [e.id, e.depth])).toEqual([[b, 1], [c, 2]]);
+    expect((await call(`api/events/${a}?limit=1`)).body).toMatchObject({ effects: [{ id: b }], truncated: true });
+    expect((await call(`api/events/${a}?limit=0`)).body).toMatchObject({ status: 400 });
     expect((await call('api/events/01890000-0000-7000-8000-0000000000ff')).body).toMatchObject({ status: 404 });
+    await store.append('z-1', [{ type: 'Later', data: {}, metadata: { causationId: 'cmd-9' } }]);
+    const [later] = await collect(store.readStream('z-1'));
+    expect((await call(`api/events/${later!.id}`)).body).toMatchObject({ causes: [], rootCauseId: 'cmd-9' });
+    await store.close();
+  });
+
+  it('a correlation\'s events, a page at a time', async () => {
+    const store = memoryStore();
+    const { call } = await serve(store);
+    for (let i = 0; i < 5; i++) await store.append(`s-${i}`, [{ type: 'T', data: i, metadata: { correlationId: i % 2 ? 'odd/one' : 'even' } }, { type: 'U', data: i }]);
+    const first = await call(`api/correlations/${encodeURIComponent('odd/one')}?limit=1`);
+    expect(first.body).toMatchObject({ correlationId: 'odd/one', events: [{ data: 1, position: '3' }], next: '3' });
+    const rest = await call(`api/correlations/${encodeURIComponent('odd/one')}?after=3`);
+    expect(rest.body).toMatchObject({ events: [{ data: 3 }], next: null });
+    expect((await call('api/correlations/none')).body).toEqual({ correlationId: 'none', events: [], next: null });
+    expect((await call(`api/correlations/${'x'.repeat(257)}`)).body).toMatchObject({ status: 400, code: 'VALIDATION' });
+    expect((await call('api/correlations/even?after=-1')).body).toMatchObject({ status: 400 });
     await store.close();
   });
 

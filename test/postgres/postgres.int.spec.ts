@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigurationError, StoreUnavailableError, openStore } from '../../src/index.js';
+import { ConfigurationError, StoreUnavailableError, openStore, uuidv7 } from '../../src/index.js';
 import { SCHEMA_VERSION } from '../../src/postgres/migrations.js';
 import { internalsOf } from '../../src/projections/internals.js';
 import { migrate, postgresStore } from '../../src/postgres/index.js';
@@ -46,10 +46,52 @@ describe.skipIf(postgres.reason !== undefined)(`postgresStore${postgres.reason ?
     const early = schema();
     await migrate({ connectionString: postgres.url!, schema: early });
     await sql(`DROP INDEX "${early}".events_stream_idx`);
-    await sql(`DELETE FROM "${early}".schema_versions WHERE version = 5`);
+    await sql(`ALTER TABLE "${early}".events DROP COLUMN correlation_id, DROP COLUMN causation_id`);
+    await sql(`DELETE FROM "${early}".schema_versions WHERE version >= 5`);
     await sql(`CREATE INDEX CONCURRENTLY ahead ON "${early}".events (stream COLLATE "C")`);
     expect(await migrate({ connectionString: postgres.url!, schema: early })).toEqual({ from: 4, to: SCHEMA_VERSION });
     expect(await cIndexes(early)).toEqual({ n: 1 });
+  });
+
+  it('schema version 6 gives the events stored before it their correlation and causation ids, parsing metadata that ::json cannot', async () => {
+    const s = schema();
+    await migrate({ connectionString: postgres.url!, schema: s });
+    // Back to version 5, with events written as version 5 wrote them.
+    await sql(`ALTER TABLE "${s}".events DROP COLUMN correlation_id, DROP COLUMN causation_id`);
+    await sql(`DELETE FROM "${s}".schema_versions WHERE version = 6`);
+    const [a, b, c, d] = Array.from({ length: 4 }, () => uuidv7());
+    const rows: [string, object | null][] = [
+      [a!, { correlationId: 'flow-1', causationId: 'cmd-1', note: 'a lone \ud800 surrogate and a \u0000' }],
+      [b!, { correlationId: 'flow-1', causationId: a!.toUpperCase() }],
+      [c!, { correlationId: 'x'.repeat(300), causationId: 7 }], // not ids by today's rules
+      [d!, null],
+    ];
+    const insert = `INSERT INTO "${s}".events (position, id, stream, version, type, data, metadata, schema_version, recorded_at)`;
+    for (const [i, [id, metadata]] of rows.entries()) await sql(`${insert} VALUES ($1, $2, $3, 1, 'T', '{}', $4, 1, now())`, [i + 1, id, `s-${i}`, metadata && JSON.stringify(metadata)]);
+    // More than a batch of the backfill, whose positions sort otherwise as text.
+    await sql(`${insert} SELECT g, gen_random_uuid(), 'bulk-' || g, 1, 'T', '{}', '{"correlationId":"bulk","x":"\\ud800"}', 1, now() FROM generate_series(5, 12004) AS g`);
+    await expect(sql(`SELECT metadata::json ->> 'correlationId' FROM "${s}".events WHERE position = 1`)).rejects.toThrow();
+
+    expect(await migrate({ connectionString: postgres.url!, schema: s })).toEqual({ from: 5, to: SCHEMA_VERSION });
+    const store = await postgresStore({ connectionString: postgres.url!, schema: s });
+    try {
+      const flow: string[] = [];
+      for await (const e of store.correlated('flow-1')) flow.push(e.id);
+      expect(flow).toEqual([a, b]);
+      expect(await store.causationChain(a!)).toMatchObject({ ancestors: [], rootCauseId: 'cmd-1', descendants: [{ id: b }], truncated: false });
+      let bulk = 0;
+      for await (const e of store.correlated('bulk')) if (e.position === BigInt(bulk + 5)) bulk++;
+      expect(bulk).toBe(12_000);
+      expect(await sql(`SELECT correlation_id AS co, causation_id AS ca FROM "${s}".events WHERE position <= 4 ORDER BY position`)).toEqual([
+        { co: 'flow-1', ca: 'cmd-1' },
+        { co: 'flow-1', ca: a },
+        { co: null, ca: null },
+        { co: null, ca: null },
+      ]);
+      expect((await store.getEvents([a!]))[0]!.metadata).toEqual(rows[0]![1]);
+    } finally {
+      await store.close();
+    }
   });
 
   it('stores that start together create a projection\'s document indexes once, without tripping on each other', async () => {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigurationError, StoreUnavailableError, memoryStore, openStore } from '../../src/index.js';
+import { ConfigurationError, StoreUnavailableError, memoryStore, openStore, uuidv7 } from '../../src/index.js';
 import { sqliteStore } from '../../src/sqlite/index.js';
 import { SCHEMA_VERSION } from '../../src/sqlite/migrations.js';
 
@@ -11,6 +11,12 @@ const dir = mkdtempSync(join(tmpdir(), 'factline-sqlite-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 const fresh = () => join(dir, `db-${++n}`, 'events.db');
+
+async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of items) out.push(item);
+  return out;
+}
 
 describe('sqliteStore', () => {
   it('creates the folder, uses WAL and synchronous=FULL by default', async () => {
@@ -49,6 +55,48 @@ describe('sqliteStore', () => {
     raw.prepare('INSERT INTO factline_schema (version, applied_at) VALUES (?, ?)').run(SCHEMA_VERSION + 1, Date.now());
     raw.close();
     expect(() => sqliteStore({ path })).toThrow(/newer than this Factline/);
+  });
+
+  it('schema version 5 gives the events stored before it their correlation and causation ids, from metadata as the core reads it', async () => {
+    const path = fresh();
+    await sqliteStore({ path }).close();
+    // Back to version 4, with events written as version 4 wrote them.
+    const raw = new Database(path);
+    raw.exec(`DROP INDEX factline_events_correlation; DROP INDEX factline_events_causation;
+      ALTER TABLE factline_events DROP COLUMN correlation_id; ALTER TABLE factline_events DROP COLUMN causation_id;
+      DELETE FROM factline_schema WHERE version = 5`);
+    const insert = raw.prepare('INSERT INTO factline_events (position, id, stream, version, type, data, metadata, schema_version, recorded_at) VALUES (?, ?, ?, 1, ?, ?, ?, 1, 0)');
+    const [a, b, c, d, e, f] = Array.from({ length: 6 }, () => uuidv7());
+    const rows: [string, object | null][] = [
+      [a!, { correlationId: 'flow-1', causationId: 'cmd-1', note: 'a lone \ud800 surrogate' }],
+      [b!, { correlationId: 'flow-1', causationId: a!.toUpperCase() }],
+      [c!, { correlationId: 'x'.repeat(300), causationId: 7 }], // not ids by today's rules
+      [d!, { correlationId: 'flow-\ud800', causationId: '' }], // json_extract would read U+FFFDs here
+      [e!, null],
+      [f!, { userId: 'ada' }],
+    ];
+    rows.forEach(([id, metadata], i) => insert.run(i + 1, id, `s-${i}`, 'T', '{}', metadata && JSON.stringify(metadata)));
+    raw.close();
+
+    const store = sqliteStore({ path });
+    expect((await collect(store.correlated('flow-1'))).map((x) => x.id)).toEqual([a, b]);
+    expect(await store.causationChain(a!)).toMatchObject({ ancestors: [], rootCauseId: 'cmd-1', descendants: [{ id: b }], truncated: false });
+    expect((await store.getEvents([a!]))[0]!.metadata).toEqual(rows[0]![1]);
+    const check = new Database(path, { readonly: true });
+    expect(check.prepare('SELECT correlation_id AS co, causation_id AS ca FROM factline_events ORDER BY position').all()).toEqual([
+      { co: 'flow-1', ca: 'cmd-1' },
+      { co: 'flow-1', ca: a },
+      { co: null, ca: null },
+      { co: null, ca: null },
+      { co: null, ca: null },
+      { co: null, ca: null },
+    ]);
+    // The queries the backend makes use the partial indexes.
+    const plan = (sql: string) => (check.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail).join('; ');
+    expect(plan("SELECT * FROM factline_events WHERE correlation_id = 'x' AND position > 0 ORDER BY position LIMIT 5")).toContain('factline_events_correlation');
+    expect(plan(`SELECT * FROM factline_events WHERE causation_id IN (SELECT value FROM json_each('["x"]')) ORDER BY position LIMIT 5`)).toContain('factline_events_causation');
+    check.close();
+    await store.close();
   });
 
   it('enforces unique (stream, version) and unique event ids in the schema itself', () => {

@@ -7,7 +7,7 @@ const append = (stream: string, events = 1): WriteRequest => ({
   kind: 'append',
   stream,
   expectedVersion: 'any',
-  events: Array.from({ length: events }, (_, i) => ({ id: `${stream}-${i}`, type: 'T', data: '1', metadata: null, schemaVersion: 1, idGiven: true })),
+  events: Array.from({ length: events }, (_, i) => ({ id: `${stream}-${i}`, type: 'T', data: '1', metadata: null, correlationId: null, causationId: null, schemaVersion: 1, idGiven: true })),
 });
 const ok = (version: number): Outcome => ({ ok: true, result: { version, position: BigInt(version) } });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { AllPage, StoreBackend, StreamPage, StreamsPage } from '../../src/store/backend.js';
+import type { AllPage, CorrelationPage, StoreBackend, StreamPage, StreamsPage } from '../../src/store/backend.js';
 import { createStore } from '../../src/store/create-store.js';
 import { MemoryBackend } from '../../src/store/memory-backend.js';
 
@@ -13,6 +13,7 @@ function recording(backend: StoreBackend) {
     commit: (r) => backend.commit(r),
     streamHead: (s) => backend.streamHead(s),
     eventsById: (ids) => backend.eventsById(ids),
+    byCausation: (ids, limit) => backend.byCausation(ids, limit),
     writeSnapshot: (s) => backend.writeSnapshot(s),
     readSnapshot: (...args) => backend.readSnapshot(...args),
     headPosition: () => backend.headPosition(),
@@ -24,6 +25,11 @@ function recording(backend: StoreBackend) {
     },
     async readAll(page: AllPage) {
       const rows = await backend.readAll(page);
+      pages.push(page.limit, rows.length);
+      return rows;
+    },
+    async byCorrelation(id: string, page: CorrelationPage) {
+      const rows = await backend.byCorrelation(id, page);
       pages.push(page.limit, rows.length);
       return rows;
     },
@@ -59,6 +65,17 @@ describe('reads hold one bounded page at a time', () => {
     const names: string[] = [];
     for await (const s of store.listStreams()) names.push(s.stream);
     expect(names).toEqual(Array.from({ length: 50 }, (_, i) => `s-${String(i).padStart(2, '0')}`));
+    expect(Math.max(...pages)).toBe(8);
+    await store.close();
+  });
+
+  it('correlated reads a correlation a page at a time, each page after the last position of the one before', async () => {
+    const { wrapped, pages } = recording(new MemoryBackend());
+    const store = createStore(wrapped, { pageSize: 8 });
+    for (let i = 0; i < 60; i++) await store.append(`s-${i % 3}`, [{ type: 'T', data: i, metadata: { correlationId: i % 2 === 0 ? 'even' : 'odd' } }]);
+    const seen: number[] = [];
+    for await (const e of store.correlated('even', { after: 10n, limit: 20 })) seen.push(e.data as number);
+    expect(seen).toEqual(Array.from({ length: 20 }, (_, i) => 10 + 2 * i));
     expect(Math.max(...pages)).toBe(8);
     await store.close();
   });

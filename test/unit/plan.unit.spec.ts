@@ -14,7 +14,7 @@ const append = (stream: string): WriteRequest => ({
   kind: 'append',
   stream,
   expectedVersion: 'any',
-  events: [{ id: '01900000-0000-7000-8000-000000000001', type: 'T', data: '1', metadata: null, schemaVersion: 1, idGiven: false }],
+  events: [{ id: '01900000-0000-7000-8000-000000000001', type: 'T', data: '1', metadata: null, correlationId: null, causationId: null, schemaVersion: 1, idGiven: false }],
 });
 
 describe('planBatch', () => {
@@ -29,7 +29,7 @@ describe('planBatch', () => {
 
 describe('planBatch with events moved from another store', () => {
   it('keeps their times, except that none goes before the stream’s last event or the one before it', () => {
-    const event = (n: number, recordedAt: number) => ({ id: `01900000-0000-7000-8000-00000000000${n}`, type: 'T', data: '1', metadata: null, schemaVersion: 2, idGiven: true, recordedAt });
+    const event = (n: number, recordedAt: number) => ({ id: `01900000-0000-7000-8000-00000000000${n}`, type: 'T', data: '1', metadata: null, correlationId: null, causationId: null, schemaVersion: 2, idGiven: true, recordedAt });
     const heads = new Map([['s', head('s', 1, 1000)]]);
     const request: WriteRequest = { kind: 'append', stream: 's', expectedVersion: 1, events: [event(1, 500), event(2, 2000), event(3, 1500), event(4, 3000)] };
     const plan = planBatch([request], heads, new Map(), 2n, 99_999);

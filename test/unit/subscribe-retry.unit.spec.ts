@@ -16,6 +16,8 @@ it('a subscription waits out an unavailable database and goes on from where it w
     streamHead: (s) => inner.streamHead(s),
     listStreams: (p) => inner.listStreams(p),
     eventsById: (ids) => inner.eventsById(ids),
+    byCorrelation: (id, p) => inner.byCorrelation(id, p),
+    byCausation: (ids, limit) => inner.byCausation(ids, limit),
     writeSnapshot: (s) => inner.writeSnapshot(s),
     readSnapshot: (...args) => inner.readSnapshot(...args),
     readStream: (s, p) => inner.readStream(s, p),

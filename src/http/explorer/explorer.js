@@ -97,6 +97,7 @@ const href = {
   streams: (prefix) => (prefix ? `#/streams?prefix=${enc(prefix)}` : '#/streams'),
   stream: (name, version) => `#/stream/${enc(name)}${version ? `/v/${version}` : ''}`,
   event: (id) => `#/event/${enc(id)}`,
+  correlation: (id) => `#/correlation/${enc(id)}`,
   workflows: (status) => (status ? `#/workflows?status=${enc(status)}` : '#/workflows'),
   workflow: (id) => `#/workflow/${enc(id)}`,
 };
@@ -292,13 +293,14 @@ const routes = {
   streams: (ctx, parts, query) => streamsView(ctx, query.get('prefix') ?? ''),
   stream: (ctx, parts) => streamView(ctx, parts[1] ?? '', parts[2] === 'v' ? Number(parts[3]) : null),
   event: (ctx, parts) => eventView(ctx, parts[1] ?? ''),
+  correlation: (ctx, parts) => correlationView(ctx, parts[1] ?? ''),
   live: (ctx) => liveView(ctx),
   projections: (ctx) => projectionsView(ctx),
   workflows: (ctx, parts, query) => workflowsView(ctx, query.get('status') ?? ''),
   workflow: (ctx, parts) => workflowView(ctx, parts[1] ?? ''),
 };
 
-const navOf = { stream: 'streams', event: 'streams', workflow: 'workflows' };
+const navOf = { stream: 'streams', event: 'streams', correlation: 'streams', workflow: 'workflows' };
 
 function route() {
   current?.leave();
@@ -520,7 +522,7 @@ function diffItems(entries) {
 async function eventView(ctx, id) {
   document.title = `Event ${id} · Factline`;
   const answer = await api(`api/events/${enc(id)}`, { signal: ctx.signal });
-  const { event, causes = [], effects = [] } = answer;
+  const { event, causes = [], effects = [], rootCauseId = null, truncated = false } = answer;
   document.title = `${event.type} · Factline`;
   const md = event.metadata ?? {};
   const field = (term, ...value) => [h('dt', null, term), h('dd', null, ...value)];
@@ -537,21 +539,58 @@ async function eventView(ctx, id) {
           field('type', h('span', { class: 'event-type' }, event.type)),
           field('schema version', String(event.schemaVersion ?? '')),
           field('recorded', timeEl(event.recordedAt, true)),
-          field('correlation id', md.correlationId ? h('span', { id: 'correlation-id', class: 'mono' }, md.correlationId) : h('span', { class: 'muted' }, 'none')),
+          field('correlation id', typeof md.correlationId === 'string' && md.correlationId
+            ? link(href.correlation(md.correlationId), md.correlationId, { id: 'correlation-id', class: 'mono', title: 'Every event of this correlation' })
+            : h('span', { class: 'muted' }, 'none')),
           field('causation id', md.causationId ? link(href.event(md.causationId), md.causationId, { class: 'mono' }) : h('span', { class: 'muted' }, 'none'))),
         h('h2', null, 'Data'), pre(event.data),
         h('h2', null, 'Metadata'), pre(md)),
       h('aside', { class: 'side' },
-        h('h2', null, 'Caused by'), relatedList(causes, 'causes', 'No cause recorded.'),
-        h('h2', null, 'Caused'), relatedList(effects, 'effects', 'No known effects.'))),
+        h('h2', null, 'Caused by'), relatedList(causes, 'causes', rootCauseId ? null : 'No cause recorded.'),
+        rootCauseId ? h('p', { id: 'root-cause', class: 'muted' }, 'first caused by ', h('span', { class: 'mono' }, rootCauseId), ' (a command, or an event of another store)') : null,
+        h('h2', null, 'Caused'), relatedList(effects, 'effects', 'No known effects.'),
+        truncated ? h('p', { id: 'chain-truncated', class: 'note' }, `The chain goes on: only the nearest ${causes.length + effects.length} causes and effects are shown.`) : null)),
   );
 }
 
+/** Events as small cards; an effect's `depth` (1: caused by the event itself) indents it. */
 function relatedList(events, id, empty) {
-  if (!events.length) return h('p', { id, class: 'muted' }, empty);
-  return h('ol', { id, class: 'related' }, events.map((e) => h('li', { class: 'card' },
+  if (!events.length) return empty ? h('p', { id, class: 'muted' }, empty) : null;
+  return h('ol', { id, class: 'related' }, events.map((e) => h('li', { class: 'card', 'data-depth': e.depth == null ? null : Math.min(e.depth, 6) },
     link(href.event(e.id), e.type, { class: 'event-link event-type' }),
     h('div', { class: 'muted' }, link(href.stream(e.stream, e.version), `${e.stream} v${e.version}`, { class: 'stream-ref' }), ' · ', timeEl(e.recordedAt)))));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The events of one correlation
+
+async function correlationView(ctx, id) {
+  document.title = `Correlation ${id} · Factline`;
+  const rows = h('tbody', { id: 'correlation-events' });
+  const more = h('button', { type: 'button', class: 'more', hidden: true }, 'More');
+  setView(
+    h('div', { class: 'crumbs' }, link(href.streams(), 'Streams'), ' / '),
+    h('h1', null, 'Correlation ', h('span', { class: 'mono muted' }, id)),
+    h('table', { class: 'table live' },
+      h('thead', null, h('tr', null, ...['Position', 'Time', 'Stream', 'Version', 'Type', 'Data'].map((t) => h('th', { class: /Position|Version/.test(t) ? 'num' : null }, t)))),
+      rows),
+    more,
+  );
+  let next = null;
+  async function load(after) {
+    more.disabled = true;
+    try {
+      const page = await api(`api/correlations/${enc(id)}`, { query: { after, limit: PAGE.events }, signal: ctx.signal });
+      append(rows, page.events.map(liveRow));
+      next = page.next;
+      more.hidden = !next;
+      if (!rows.children.length) rows.append(h('tr', null, h('td', { colSpan: 6, class: 'muted' }, 'No events carry this correlation id.')));
+    } finally {
+      more.disabled = false;
+    }
+  }
+  more.addEventListener('click', () => load(next).catch(showError));
+  await load(null);
 }
 
 // ---------------------------------------------------------------------------------------------

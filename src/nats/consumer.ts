@@ -1,0 +1,199 @@
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, JetStreamApiError, type JsMsg } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { ConfigurationError, isValidationError } from '../events/errors.js';
+import { internalsOf } from '../projections/internals.js';
+import { decodeEvent } from './envelope.js';
+import { deadLetter, inboxCollection, processOnce, type MessageHandler } from './inbox.js';
+import { connectNats, type NatsConnectionOptions } from './jetstream.js';
+import { sleep } from './sleep.js';
+
+export interface ConsumeFromNatsOptions extends NatsConnectionOptions {
+  /** This service's store: the handler's appends and the inbox are written there. */
+  readonly store: unknown;
+  /** The JetStream stream to read. */
+  readonly stream: string;
+  /** The durable consumer's name: where it got to, kept by the server; also names the inbox. */
+  readonly durable: string;
+  readonly handler: MessageHandler;
+  /** Only messages on these subjects. Default: all of the stream. */
+  readonly filterSubjects?: readonly string[];
+  /** Tries per message before `onFailure`. Default 5. */
+  readonly retries?: number;
+  /**
+   * `'stop'` (default): the consumer stops on the message, which stays unacknowledged and comes
+   * again when a consumer starts. `'dead-letter'`: it is recorded in the inbox with its error and
+   * not handled again.
+   */
+  readonly onFailure?: 'stop' | 'dead-letter';
+  /**
+   * How long (ms) the server waits for an ack before it delivers the message again: how soon a
+   * consumer that died is covered for. Default 30,000.
+   */
+  readonly ackWait?: number;
+  /** Waits between tries: from `initial` ms doubling to `max`. Default 100 → 5,000. */
+  readonly backoff?: { readonly initial?: number; readonly max?: number };
+}
+
+export interface ConsumerStatus {
+  /** `running`; `failed`: stopped on a message (see `lastError`); `stopped`: closed. */
+  readonly state: 'running' | 'failed' | 'stopped';
+  /** Messages handled by this process. */
+  readonly processed: number;
+  /** Deliveries the inbox had seen already: skipped. */
+  readonly duplicates: number;
+  readonly deadLettered: number;
+  readonly lastError: { readonly message: string; readonly eventId: string; readonly attempts: number; readonly at: Date } | undefined;
+}
+
+export interface NatsConsumer {
+  status(): ConsumerStatus;
+  /** Stops after the message in hand and closes the connection. */
+  close(): Promise<void>;
+}
+
+const NAME = /^[A-Za-z0-9_-]{1,200}$/;
+
+/**
+ * Reads a JetStream stream through a durable consumer and hands each message to `handler` once:
+ * its appends commit with an inbox entry in one transaction, so a message delivered again (after a
+ * crash, a lost ack) is skipped. Messages are handled one at a time, in the stream's order: the
+ * server hands out the next only once the last is acked (also after a crash, when the unacked one
+ * comes again first), and a failing one is tried again in place, so those after it wait.
+ */
+export async function consumeFromNats(options: ConsumeFromNatsOptions): Promise<NatsConsumer> {
+  const o = checkOptions(options);
+  const core = internalsOf(o.store);
+  const retries = o.retries ?? 5;
+  const backoff = { initial: o.backoff?.initial ?? 100, max: o.backoff?.max ?? 5000 };
+  const inbox = inboxCollection(o.durable);
+  const nc = await connectNats(o, `factline consumer ${o.durable}`);
+  try {
+    await ensureConsumer(nc, o);
+  } catch (error) {
+    await nc.close();
+    throw error;
+  }
+  const stop = new AbortController();
+  let state: ConsumerStatus['state'] = 'running';
+  let processed = 0;
+  let duplicates = 0;
+  let deadLettered = 0;
+  let lastError: ConsumerStatus['lastError'];
+
+  const handle = async (msg: JsMsg): Promise<'acked' | 'stop'> => {
+    let event;
+    try {
+      event = decodeEvent(new TextDecoder().decode(msg.data));
+    } catch (error) {
+      core.logger.error({ consumer: o.durable, subject: msg.subject, sequence: msg.seq, err: error }, 'consumer: not a Factline event; dropped');
+      msg.term(); // no reason given: servers before 2.10 do not take one, and deliver the message again
+      return 'acked';
+    }
+    const trace = { traceparent: msg.headers?.get('traceparent') || undefined, tracestate: msg.headers?.get('tracestate') || undefined };
+    const delivery = { consumer: o.durable, trace, subject: msg.subject, sequence: msg.seq, deliveries: msg.info.deliveryCount, signal: stop.signal };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const outcome = await processOnce(core, inbox, event, o.handler, delivery);
+        if (outcome === 'duplicate') duplicates++;
+        else processed++;
+        msg.ack();
+        lastError = undefined;
+        return 'acked';
+      } catch (error) {
+        if (stop.signal.aborted) return 'stop';
+        lastError = { message: error instanceof Error ? error.message : String(error), eventId: event.id, attempts: attempt, at: new Date() };
+        core.logger.warn({ consumer: o.durable, eventId: event.id, attempt, err: error }, 'consumer handler failed');
+        // A message that can never be taken (bad events) fails the same way each time: no waiting.
+        if (attempt >= retries || isValidationError(error)) {
+          if (o.onFailure === 'dead-letter') {
+            await deadLetter(core, inbox, event, delivery, error);
+            deadLettered++;
+            msg.term();
+            core.logger.error({ consumer: o.durable, eventId: event.id, err: error }, 'message sent to the dead letters');
+            return 'acked';
+          }
+          core.logger.error({ consumer: o.durable, eventId: event.id, err: error }, 'consumer stopped: it failed on a message');
+          return 'stop';
+        }
+        msg.working(); // keeps the broker from delivering it again meanwhile
+        await sleep(Math.min(backoff.max, backoff.initial * 2 ** (attempt - 1)), stop.signal);
+      }
+    }
+  };
+
+  const run = async () => {
+    const consumer = await jetstream(nc).consumers.get(o.stream, o.durable);
+    while (!stop.signal.aborted) {
+      try {
+        const messages = await consumer.consume({ max_messages: 16 });
+        const halt = () => void messages.stop();
+        stop.signal.addEventListener('abort', halt, { once: true });
+        try {
+          for await (const msg of messages) {
+            if ((await handle(msg)) === 'stop') {
+              if (!stop.signal.aborted) state = 'failed';
+              return;
+            }
+          }
+        } finally {
+          stop.signal.removeEventListener('abort', halt);
+        }
+      } catch (error) {
+        if (stop.signal.aborted) return;
+        core.logger.warn({ consumer: o.durable, err: error }, 'consumer: reading failed, starting again');
+        await sleep(backoff.max, stop.signal);
+      }
+    }
+  };
+  const running = run().catch((error: unknown) => {
+    state = 'failed';
+    core.logger.error({ consumer: o.durable, err: error }, 'consumer stopped');
+  });
+
+  let closing: Promise<void> | undefined;
+  return {
+    status: () => ({ state, processed, duplicates, deadLettered, lastError }),
+    close: () =>
+      (closing ??= (async () => {
+        stop.abort();
+        await running;
+        if (state === 'running') state = 'stopped';
+        if (!nc.isClosed()) await nc.drain();
+      })()),
+  };
+}
+
+/** Creates the durable consumer, or checks that the one there reads the same subjects. */
+async function ensureConsumer(nc: NatsConnection, o: ConsumeFromNatsOptions): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  try {
+    await jsm.streams.info(o.stream);
+  } catch (error) {
+    if (error instanceof JetStreamApiError && error.status === 404) throw new ConfigurationError(`JetStream stream "${o.stream}" does not exist: start the producing service's relay first`);
+    throw error;
+  }
+  const filters = o.filterSubjects ? [...o.filterSubjects] : [];
+  await jsm.consumers.add(o.stream, {
+    durable_name: o.durable,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    max_ack_pending: 1,
+    ack_wait: (o.ackWait ?? 30_000) * 1_000_000,
+    ...(filters.length === 1 ? { filter_subject: filters[0]! } : filters.length > 1 ? { filter_subjects: filters } : {}),
+  });
+}
+
+function checkOptions(options: ConsumeFromNatsOptions): ConsumeFromNatsOptions {
+  if (typeof options !== 'object' || options === null) throw new ConfigurationError('consumeFromNats takes an options object');
+  const { stream, durable, handler, retries, onFailure, filterSubjects } = options;
+  if (typeof stream !== 'string' || !NAME.test(stream)) throw new ConfigurationError('stream must be a JetStream stream name: letters, digits, _ and -');
+  if (typeof durable !== 'string' || !NAME.test(durable)) throw new ConfigurationError('durable must be a consumer name: letters, digits, _ and -');
+  if (typeof handler !== 'function') throw new ConfigurationError('handler must be a function (event, context) => ...');
+  if (retries !== undefined && (!Number.isSafeInteger(retries) || retries < 1 || retries > 1000)) throw new ConfigurationError('retries must be an integer from 1 to 1000');
+  if (options.ackWait !== undefined && (!Number.isSafeInteger(options.ackWait) || options.ackWait < 100)) throw new ConfigurationError('ackWait must be a whole number of ms, at least 100');
+  if (onFailure !== undefined && onFailure !== 'stop' && onFailure !== 'dead-letter') throw new ConfigurationError("onFailure must be 'stop' or 'dead-letter'");
+  if (filterSubjects !== undefined && (!Array.isArray(filterSubjects) || !filterSubjects.every((s) => typeof s === 'string' && s !== ''))) {
+    throw new ConfigurationError('filterSubjects must be an array of subjects');
+  }
+  return options;
+}
