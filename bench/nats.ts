@@ -17,6 +17,18 @@ import Database from 'better-sqlite3';
 import { printRow } from './scenarios.js';
 import { withPeakRss, type Measured } from './stats.js';
 
+/** Peak RSS growth of work that runs on its own: sampled every 20 ms. */
+function sampled(work: () => Promise<Measured>): Promise<Measured> {
+  return withPeakRss(async (sample) => {
+    const timer = setInterval(sample, 20);
+    try {
+      return await work();
+    } finally {
+      clearInterval(timer);
+    }
+  });
+}
+
 const quick = process.argv.includes('--quick');
 const EVENTS = quick ? 5_000 : 20_000;
 const LIVE = quick ? 300 : 1_000;
@@ -41,7 +53,7 @@ export async function natsScenarios(): Promise<void> {
     }
 
     // (p) relay throughput
-    const relayed = await withPeakRss(async () => {
+    const relayed = await sampled(async () => {
       const start = performance.now();
       const relay = await relayToNats(source, { servers, stream: names.relay, subject: `${names.relay}.events` });
       let last = 0n;
@@ -55,7 +67,7 @@ export async function natsScenarios(): Promise<void> {
     for await (const e of source.readAll()) bodies.push({ id: e.id, body: encodeEvent(e) });
     await jsm.streams.add({ name: names.raw, subjects: [`${names.raw}.events`] });
     const js = jetstream(nc);
-    const raw = await withPeakRss(async () => {
+    const raw = await sampled(async () => {
       const start = performance.now();
       for (let i = 0; i < bodies.length; i += 500) {
         await Promise.all(bodies.slice(i, i + 500).map((b) => js.publish(`${names.raw}.events`, b.body, { msgID: b.id })));
@@ -66,10 +78,10 @@ export async function natsScenarios(): Promise<void> {
 
     // (q) consumer with inbox, in order
     const target = sqliteStore({ path: join(dir, 'target.db') });
-    const consumed = await withPeakRss(() => consume(target, names.relay, EVENTS));
+    const consumed = await sampled(() => consume(target, names.relay, EVENTS));
     await jsm.consumers.add(names.raw, { durable_name: 'raw', ack_policy: AckPolicy.Explicit, max_ack_pending: 1 });
     const write = rawInbox(join(dir, 'raw-target.db'));
-    const rawConsumed = await withPeakRss(async () => {
+    const rawConsumed = await sampled(async () => {
       const start = performance.now();
       const messages = await js.consumers.get(names.raw, 'raw').then((c) => c.consume({ max_messages: 16 }));
       let n = 0;

@@ -1,10 +1,11 @@
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, JetStreamApiError, type JsMsg } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { ConfigurationError, isValidationError } from '../events/errors.js';
 import { internalsOf } from '../projections/internals.js';
 import { decodeEvent } from './envelope.js';
 import { deadLetter, inboxCollection, processOnce, type MessageHandler } from './inbox.js';
-import { connectNats, type NatsConnectionOptions } from './jetstream.js';
+import { closeNats, connectNats, type NatsConnectionOptions } from './jetstream.js';
+import { describe } from './describe.js';
 import { sleep } from './sleep.js';
 
 export interface ConsumeFromNatsOptions extends NatsConnectionOptions {
@@ -64,13 +65,14 @@ export async function consumeFromNats(options: ConsumeFromNatsOptions): Promise<
   const o = checkOptions(options);
   const core = internalsOf(o.store);
   const retries = o.retries ?? 5;
+  const ackWait = o.ackWait ?? 30_000;
   const backoff = { initial: o.backoff?.initial ?? 100, max: o.backoff?.max ?? 5000 };
   const inbox = inboxCollection(o.durable);
   const nc = await connectNats(o, `factline consumer ${o.durable}`);
   try {
     await ensureConsumer(nc, o);
   } catch (error) {
-    await nc.close();
+    await closeNats(nc);
     throw error;
   }
   const stop = new AbortController();
@@ -80,7 +82,23 @@ export async function consumeFromNats(options: ConsumeFromNatsOptions): Promise<
   let deadLettered = 0;
   let lastError: ConsumerStatus['lastError'];
 
+  /** The store closed or the consumer is closing: leave the message for the next consumer. */
+  const stopping = () => stop.signal.aborted || core.closed();
+
   const handle = async (msg: JsMsg): Promise<'acked' | 'stop'> => {
+    // While it is handled, the broker holds the message for this consumer (a slow handler is not
+    // given to another one too); on a stop, it goes to the next consumer at once.
+    const holding = setInterval(() => msg.working(), Math.max(50, Math.floor(ackWait / 3)));
+    try {
+      const outcome = await handleHeld(msg);
+      if (outcome === 'stop') msg.nak();
+      return outcome;
+    } finally {
+      clearInterval(holding);
+    }
+  };
+
+  const handleHeld = async (msg: JsMsg): Promise<'acked' | 'stop'> => {
     let event;
     try {
       event = decodeEvent(new TextDecoder().decode(msg.data));
@@ -100,8 +118,8 @@ export async function consumeFromNats(options: ConsumeFromNatsOptions): Promise<
         lastError = undefined;
         return 'acked';
       } catch (error) {
-        if (stop.signal.aborted) return 'stop';
-        lastError = { message: error instanceof Error ? error.message : String(error), eventId: event.id, attempts: attempt, at: new Date() };
+        if (stopping()) return 'stop';
+        lastError = { message: describe(error), eventId: event.id, attempts: attempt, at: new Date() };
         core.logger.warn({ consumer: o.durable, eventId: event.id, attempt, err: error }, 'consumer handler failed');
         // A message that can never be taken (bad events) fails the same way each time: no waiting.
         if (attempt >= retries || isValidationError(error)) {
@@ -115,36 +133,38 @@ export async function consumeFromNats(options: ConsumeFromNatsOptions): Promise<
           core.logger.error({ consumer: o.durable, eventId: event.id, err: error }, 'consumer stopped: it failed on a message');
           return 'stop';
         }
-        msg.working(); // keeps the broker from delivering it again meanwhile
         await sleep(Math.min(backoff.max, backoff.initial * 2 ** (attempt - 1)), stop.signal);
       }
     }
   };
 
+  // One pull of one message at a time: while a message is handled no pull is open on the server,
+  // so a message let go on close is not handed to this consumer's stale pull, but to the next.
+  const PULL_EXPIRES = 2000;
   const run = async () => {
     const consumer = await jetstream(nc).consumers.get(o.stream, o.durable);
-    while (!stop.signal.aborted) {
+    while (!stopping()) {
+      let msg;
       try {
-        const messages = await consumer.consume({ max_messages: 16 });
-        const halt = () => void messages.stop();
-        stop.signal.addEventListener('abort', halt, { once: true });
-        try {
-          for await (const msg of messages) {
-            if ((await handle(msg)) === 'stop') {
-              if (!stop.signal.aborted) state = 'failed';
-              return;
-            }
-          }
-        } finally {
-          stop.signal.removeEventListener('abort', halt);
-        }
+        msg = await consumer.next({ expires: PULL_EXPIRES });
       } catch (error) {
-        if (stop.signal.aborted) return;
+        if (stopping()) return;
         core.logger.warn({ consumer: o.durable, err: error }, 'consumer: reading failed, starting again');
-        await sleep(backoff.max, stop.signal);
+        await sleep(backoff.initial, stop.signal);
+        continue;
+      }
+      if (!msg) continue;
+      if (stopping()) {
+        msg.nak();
+        return;
+      }
+      if ((await handle(msg)) === 'stop') {
+        if (!stopping()) state = 'failed';
+        return;
       }
     }
   };
+
   const running = run().catch((error: unknown) => {
     state = 'failed';
     core.logger.error({ consumer: o.durable, err: error }, 'consumer stopped');
@@ -152,18 +172,21 @@ export async function consumeFromNats(options: ConsumeFromNatsOptions): Promise<
 
   let closing: Promise<void> | undefined;
   return {
-    status: () => ({ state, processed, duplicates, deadLettered, lastError }),
+    status: () => ({ state: state === 'running' && core.closed() ? 'stopped' : state, processed, duplicates, deadLettered, lastError }),
     close: () =>
       (closing ??= (async () => {
         stop.abort();
         await running;
         if (state === 'running') state = 'stopped';
-        if (!nc.isClosed()) await nc.drain();
+        await closeNats(nc);
       })()),
   };
 }
 
-/** Creates the durable consumer, or checks that the one there reads the same subjects. */
+/**
+ * Creates the durable consumer, or brings the one there to these settings: the subjects it reads,
+ * the ack wait, and one message unacked at a time (what keeps the order).
+ */
 async function ensureConsumer(nc: NatsConnection, o: ConsumeFromNatsOptions): Promise<void> {
   const jsm = await jetstreamManager(nc);
   try {
@@ -173,14 +196,33 @@ async function ensureConsumer(nc: NatsConnection, o: ConsumeFromNatsOptions): Pr
     throw error;
   }
   const filters = o.filterSubjects ? [...o.filterSubjects] : [];
-  await jsm.consumers.add(o.stream, {
-    durable_name: o.durable,
-    ack_policy: AckPolicy.Explicit,
-    deliver_policy: DeliverPolicy.All,
+  const settings = {
     max_ack_pending: 1,
     ack_wait: (o.ackWait ?? 30_000) * 1_000_000,
     ...(filters.length === 1 ? { filter_subject: filters[0]! } : filters.length > 1 ? { filter_subjects: filters } : {}),
-  });
+  };
+  let existing;
+  try {
+    existing = await jsm.consumers.info(o.stream, o.durable);
+  } catch (error) {
+    if (!(error instanceof JetStreamApiError && error.code === JetStreamApiCodes.ConsumerNotFound)) throw error;
+  }
+  if (!existing) {
+    await jsm.consumers.add(o.stream, { durable_name: o.durable, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, ...settings });
+    return;
+  }
+  if (existing.config.ack_policy !== AckPolicy.Explicit) {
+    throw new ConfigurationError(`consumer "${o.durable}" of stream "${o.stream}" exists without explicit acks: give another durable name`);
+  }
+  const c = existing.config;
+  const reads = (c.filter_subjects ?? (c.filter_subject ? [c.filter_subject] : [])).join(' ');
+  const same = c.max_ack_pending === 1 && c.ack_wait === settings.ack_wait && reads === filters.join(' ');
+  if (same) return;
+  try {
+    await jsm.consumers.update(o.stream, o.durable, settings);
+  } catch (error) {
+    throw new ConfigurationError(`consumer "${o.durable}" of stream "${o.stream}" exists with other settings that cannot be changed (${describe(error)}): give another durable name`);
+  }
 }
 
 function checkOptions(options: ConsumeFromNatsOptions): ConsumeFromNatsOptions {

@@ -1,4 +1,6 @@
 import { inEventContext } from '../context/message-context.js';
+import { ConfigurationError } from '../events/errors.js';
+import { describe } from './describe.js';
 import type { NewEvent } from '../events/types.js';
 import type { StoreInternals, AtomicAppend } from '../projections/internals.js';
 import type { AppendOptions } from '../store/event-store.js';
@@ -47,15 +49,24 @@ export interface Delivery {
 export async function processOnce(core: StoreInternals, inbox: string, event: ReceivedEvent, handler: MessageHandler, delivery: Delivery): Promise<'processed' | 'duplicate'> {
   if ((await core.backend.projections.documents.get(inbox, event.id)) !== undefined) return 'duplicate';
   const appends: AtomicAppend[] = [];
+  let handling = true;
   const context: ConsumerContext = {
-    append: (stream, events, options) => void appends.push({ stream, events, ...(options === undefined ? {} : { options }) }),
+    append: (stream, events, options) => {
+      // Kept for later, it would be lost: the message is acked once the handler has returned.
+      if (!handling) throw new ConfigurationError('ctx.append after the handler returned: await the work that appends');
+      appends.push({ stream, events, ...(options === undefined ? {} : { options }) });
+    },
     subject: delivery.subject,
     deliveries: delivery.deliveries,
     signal: delivery.signal,
   };
   try {
     await tracedConsume(delivery.consumer, event, delivery.trace, () => inEventContext(event, async () => {
-      await handler(event, context);
+      try {
+        await handler(event, context);
+      } finally {
+        handling = false;
+      }
       await core.appendAtomically(appends, async (tx) => {
         // Another consumer of the same inbox got there first: roll back.
         if ((await tx.documents.get(inbox, event.id)) !== undefined) throw new AlreadyProcessed();
@@ -72,7 +83,7 @@ export async function processOnce(core: StoreInternals, inbox: string, event: Re
 
 /** Records a message given up on, so that it is not handled again; its error is kept in the entry. */
 export async function deadLetter(core: StoreInternals, inbox: string, event: ReceivedEvent, delivery: Delivery, error: unknown): Promise<void> {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = describe(error);
   await core.appendAtomically([], async (tx) => {
     const entry = { subject: delivery.subject, sequence: delivery.sequence, stream: event.stream, version: event.version, at: new Date().toISOString(), error: message };
     await tx.put(inbox, event.id, JSON.stringify(entry));

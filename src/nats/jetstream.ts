@@ -42,22 +42,35 @@ export class JetStreamTransport implements RelayTransport {
     this.js = jetstream(nc, { timeout: target.ackTimeout ?? 5000 });
   }
 
+  /** What the stream captures, as `prepare` found or made it. */
+  private captured: readonly string[] = [];
+
   async prepare(): Promise<void> {
     const jsm = await jetstreamManager(this.nc);
     const { stream, subjects } = this.target;
+    let found;
     try {
-      const info = await jsm.streams.info(stream);
-      const missing = subjects.filter((s) => !info.config.subjects?.includes(s));
-      if (missing.length > 0) {
-        throw new ConfigurationError(`JetStream stream "${stream}" exists without the subjects ${missing.join(', ')}: add them to it, or relay to other subjects`);
-      }
+      found = await jsm.streams.info(stream);
     } catch (error) {
       if (!(error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound)) throw error;
-      await jsm.streams.add({ storage: 'file', ...this.target.streamConfig, name: stream, subjects: [...subjects] });
+      found = await jsm.streams.add({ storage: 'file', ...this.target.streamConfig, name: stream, subjects: [...subjects] });
+    }
+    this.captured = found.config.subjects ?? [];
+    const missing = subjects.filter((s) => !this.captures(s));
+    if (missing.length > 0) {
+      throw new ConfigurationError(`JetStream stream "${stream}" does not capture ${missing.join(', ')}: add them to its subjects, or relay to subjects it has`);
     }
   }
 
+  /** True when the stream's subjects cover `subject` (which may have wildcards itself). */
+  captures(subject: string): boolean {
+    return this.captured.some((pattern) => covers(pattern, subject));
+  }
+
   async send(message: OutgoingMessage): Promise<void> {
+    // Checked here, where it is certain: JetStream would answer "no responders", which also means
+    // a stream between leaders, and that is worth waiting for.
+    if (!this.captures(message.subject)) throw new ConfigurationError(`JetStream stream "${this.target.stream}" does not capture subject "${message.subject}"`);
     const h = headers();
     for (const [key, value] of Object.entries(message.headers)) h.set(key, value);
     h.set('Content-Type', 'application/json');
@@ -67,13 +80,38 @@ export class JetStreamTransport implements RelayTransport {
 
   transient(error: unknown): boolean {
     if (error instanceof errors.TimeoutError || error instanceof errors.NoRespondersError || error instanceof errors.ConnectionError) return true;
+    // "No responders" to a publish, which the client reports as JetStream not enabled: the stream
+    // has no leader just now (a restart, an election). Its subject was checked before publishing.
+    const cause = error instanceof Error ? error.cause : undefined;
+    if (cause instanceof errors.RequestError && cause.isNoResponders()) return true;
     if (error instanceof errors.RequestError || error instanceof errors.ClosedConnectionError) return !this.nc.isClosed();
     // 503: JetStream is not ready yet, as just after a server restart.
     if (error instanceof JetStreamApiError) return error.status === 503;
     return false;
   }
 
-  async close(): Promise<void> {
-    if (!this.nc.isClosed()) await this.nc.drain();
+  close(): Promise<void> {
+    return closeNats(this.nc);
   }
+}
+
+/** Drains the connection, or just closes it when it cannot drain (the server is down). */
+export async function closeNats(nc: NatsConnection): Promise<void> {
+  if (nc.isClosed()) return;
+  await nc.drain().catch(() => nc.close());
+}
+
+/**
+ * True when subject pattern `pattern` matches every subject `subject` matches: token by token,
+ * `*` covers one token (or a `*`), `>` the rest.
+ */
+export function covers(pattern: string, subject: string): boolean {
+  const p = pattern.split('.');
+  const s = subject.split('.');
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === '>') return s.length > i;
+    if (i >= s.length || s[i] === '>') return false;
+    if (p[i] !== '*' && p[i] !== s[i]) return false;
+  }
+  return p.length === s.length;
 }

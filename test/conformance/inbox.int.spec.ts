@@ -94,13 +94,22 @@ conformance('consumer inbox', ({ open, test }) => {
     expect(await collect(store.readStream('shipment-1'))).toHaveLength(1);
   });
 
-  test('a message without a correlation starts one from its own id; close waits for a commit in flight', async () => {
+  test('a message without a correlation starts one from its own id; an append after the handler returned is refused', async () => {
     const store = await open();
     const core = internalsOf(store);
     const message = received(3, {});
-    const handling = processOnce(core, inbox, message, (_e, ctx) => ctx.append('s', [{ type: 'T', data: null }]), delivery);
-    await Promise.resolve();
-    await handling;
+    let late: Promise<unknown> | undefined;
+    await processOnce(core, inbox, message, (_e, ctx) => {
+      ctx.append('s', [{ type: 'T', data: null }]);
+      late = new Promise((resolve) => setTimeout(resolve, 5)).then(() => {
+        try {
+          ctx.append('s', [{ type: 'Late', data: null }]);
+        } catch (error) {
+          return error;
+        }
+      });
+    }, delivery);
+    expect(String(await late)).toMatch(/after the handler returned/);
     const [event] = await collect(store.readStream('s'));
     expect(event!.metadata).toEqual({ correlationId: message.id, causationId: message.id });
   });

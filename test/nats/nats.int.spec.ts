@@ -1,7 +1,12 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { connect, headers } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
-import { ConfigurationError, memoryStore, withContext, type RecordedEvent } from '../../src/index.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigurationError, memoryStore, openStore, withContext, type RecordedEvent } from '../../src/index.js';
+import { postgresStore } from '../../src/postgres/index.js';
+import { dropSchema, freshSchema, postgres } from '../support/postgres.js';
 import { consumeFromNats, relayToNats, type ConsumerContext, type ReceivedEvent } from '../../src/nats/index.js';
 import { closeNats, deleteStream, eventually, freshStream, nats, storedIds } from '../support/nats.js';
 
@@ -204,6 +209,91 @@ describe.skipIf(!nats.servers)('NATS relay and consumer', () => {
     await standby.close();
   });
 
+  it('two consumers of one durable, each with its own connection to the store, apply each message once and in order', async () => {
+    const stream = fresh();
+    const source = memoryStore();
+    const relay = await relayToNats(source, { servers, stream, subject: `${stream}.events` });
+    const dir = mkdtempSync(join(tmpdir(), 'factline-nats-'));
+    const url = `sqlite:${join(dir, 'shipping.db')}`;
+    const [a, b] = [await openStore(url), await openStore(url)];
+    const handler = (e: ReceivedEvent, ctx: ConsumerContext) => ctx.append(`effects-${e.stream}`, [{ type: 'Applied', data: { version: e.version } }]);
+    const consumers = [await consumeFromNats({ servers, stream, durable: 'shipping', store: a, handler }), await consumeFromNats({ servers, stream, durable: 'shipping', store: b, handler })];
+    for (let i = 0; i < 150; i++) await source.append(`order-${i % 5}`, [{ type: 'Placed', data: i }]);
+    await eventually('150 messages', () => consumers.reduce((n, c) => n + c.status().processed + c.status().duplicates, 0) === 150);
+    expect(consumers.every((c) => c.status().processed > 0)).toBe(true); // both took part
+    for (let s = 0; s < 5; s++) {
+      expect((await collect(a.readStream(`effects-order-${s}`))).map((e) => (e.data as { version: number }).version)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    }
+    for (const c of consumers) await c.close();
+    await a.close();
+    await b.close();
+    await relay.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it.skipIf(!postgres.url)('a consumer on PostgreSQL', async () => {
+    const stream = fresh();
+    const source = memoryStore();
+    const relay = await relayToNats(source, { servers, stream, subject: `${stream}.events` });
+    const schema = freshSchema();
+    const target = await postgresStore({ connectionString: postgres.url!, schema });
+    const consumer = await consumeFromNats({ servers, stream, durable: 'shipping', store: target, handler: (e, ctx) => ctx.append('effects', [{ type: 'Applied', data: e.data }]) });
+    for (let i = 0; i < 50; i++) await source.append(`order-${i % 3}`, [{ type: 'Placed', data: i }]);
+    await eventually('50 effects', () => consumer.status().processed === 50);
+    expect((await collect(target.readStream('effects'))).map((e) => e.data)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    await consumer.close();
+    await relay.close();
+    await target.close();
+    await dropSchema(schema);
+  });
+
+  it('a consumer closed while handling lets the message go at once: the next consumer gets it without waiting for the ack wait', async () => {
+    const stream = fresh();
+    const source = memoryStore();
+    const relay = await relayToNats(source, { servers, stream, subject: `${stream}.events` });
+    await source.append('a', [{ type: 'T', data: 1 }]);
+    let entered!: () => void;
+    const inHandler = new Promise<void>((resolve) => (entered = resolve));
+    const first = await consumeFromNats({
+      servers,
+      stream,
+      durable: 'c',
+      store: memoryStore(),
+      handler: async (_e, ctx) => {
+        entered();
+        await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
+        throw new Error('stopped');
+      },
+    });
+    await inHandler;
+    await first.close();
+    expect(first.status()).toMatchObject({ state: 'stopped', processed: 0 });
+    const target = memoryStore();
+    const started = Date.now();
+    const second = await consumeFromNats({ servers, stream, durable: 'c', store: target, handler: (e, ctx) => ctx.append('x', [{ type: 'Got', data: e.data }]) });
+    await eventually('the message', () => second.status().processed === 1, 10_000);
+    expect(Date.now() - started).toBeLessThan(10_000); // the ack wait is 30 s
+    await second.close();
+    await relay.close();
+  });
+
+  it('a consumer whose store closes stops, and says so; one started again with other settings updates the durable', async () => {
+    const stream = fresh();
+    const source = memoryStore();
+    const relay = await relayToNats(source, { servers, stream, subject: `${stream}.events` });
+    const target = memoryStore();
+    const consumer = await consumeFromNats({ servers, stream, durable: 'c', store: target, handler: () => {} });
+    await target.close();
+    await source.append('a', [{ type: 'T', data: 1 }]);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(consumer.status()).toMatchObject({ state: 'stopped', processed: 0 });
+    await consumer.close();
+    const again = await consumeFromNats({ servers, stream, durable: 'c', store: memoryStore(), handler: () => {}, ackWait: 2000, filterSubjects: [`${stream}.events`] });
+    await eventually('the message', () => again.status().processed === 1);
+    await again.close();
+    await relay.close();
+  });
+
   it('checks its options, and an existing stream that does not capture the subject', async () => {
     const stream = fresh();
     const store = memoryStore();
@@ -213,7 +303,11 @@ describe.skipIf(!nats.servers)('NATS relay and consumer', () => {
     await expect(relayToNats({}, { servers, stream, subject: `${stream}.x` })).rejects.toThrow(ConfigurationError);
     const relay = await relayToNats(store, { servers, stream, subject: `${stream}.one` });
     await relay.close();
-    await expect(relayToNats(store, { servers, stream, subject: `${stream}.two` })).rejects.toThrow(/without the subjects/);
+    await expect(relayToNats(store, { servers, stream, subject: `${stream}.two` })).rejects.toThrow(/does not capture/);
+    // A stream on a wildcard captures the subjects it matches.
+    const wide = fresh();
+    await (await relayToNats(store, { servers, stream: wide, subject: 'x', subjects: [`${wide}.>`], name: 'wide' })).close();
+    await (await relayToNats(store, { servers, stream: wide, subject: `${wide}.orders.events`, name: 'narrow' })).close();
     await expect(consumeFromNats({ servers, stream: fresh(), durable: 'd', store, handler: () => {} })).rejects.toThrow(/does not exist/);
     await expect(consumeFromNats({ servers, stream, durable: 'bad name', store, handler: () => {} })).rejects.toThrow(ConfigurationError);
     await expect(consumeFromNats({ servers, stream, durable: 'd', store, handler: 'no' as never })).rejects.toThrow(ConfigurationError);
