@@ -143,14 +143,17 @@ export async function consumeFromNats(options: ConsumeFromNatsOptions): Promise<
   const PULL_EXPIRES = 2000;
   const run = async () => {
     const consumer = await jetstream(nc).consumers.get(o.stream, o.durable);
+    let failures = 0;
     while (!stopping()) {
       let msg;
       try {
         msg = await consumer.next({ expires: PULL_EXPIRES });
+        failures = 0;
       } catch (error) {
         if (stopping()) return;
-        core.logger.warn({ consumer: o.durable, err: error }, 'consumer: reading failed, starting again');
-        await sleep(backoff.initial, stop.signal);
+        // The server is away (a restart, a network cut): ask again, less often the longer it lasts.
+        if (failures++ % 20 === 0) core.logger.warn({ consumer: o.durable, err: error }, 'consumer: reading failed, trying again');
+        await sleep(Math.min(backoff.max, backoff.initial * 2 ** Math.min(failures - 1, 10)), stop.signal);
         continue;
       }
       if (!msg) continue;
