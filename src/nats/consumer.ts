@@ -6,7 +6,7 @@ import { decodeEvent } from './envelope.js';
 import { deadLetter, inboxCollection, processOnce, type MessageHandler } from './inbox.js';
 import { closeNats, connectNats, type NatsConnectionOptions } from './jetstream.js';
 import { describe } from './describe.js';
-import { sleep } from './sleep.js';
+import { delay } from '../events/delay.js';
 
 export interface ConsumeFromNatsOptions extends NatsConnectionOptions {
   /** This service's store: the handler's appends and the inbox are written there. */
@@ -76,6 +76,7 @@ export async function consumeFromNats(options: ConsumeFromNatsOptions): Promise<
     throw error;
   }
   const stop = new AbortController();
+  const aborted = new Promise<undefined>((resolve) => stop.signal.addEventListener('abort', () => resolve(undefined), { once: true }));
   let state: ConsumerStatus['state'] = 'running';
   let processed = 0;
   let duplicates = 0;
@@ -133,7 +134,7 @@ export async function consumeFromNats(options: ConsumeFromNatsOptions): Promise<
           core.logger.error({ consumer: o.durable, eventId: event.id, err: error }, 'consumer stopped: it failed on a message');
           return 'stop';
         }
-        await sleep(Math.min(backoff.max, backoff.initial * 2 ** (attempt - 1)), stop.signal);
+        await delay(Math.min(backoff.max, backoff.initial * 2 ** (attempt - 1)), stop.signal);
       }
     }
   };
@@ -147,13 +148,19 @@ export async function consumeFromNats(options: ConsumeFromNatsOptions): Promise<
     while (!stopping()) {
       let msg;
       try {
-        msg = await consumer.next({ expires: PULL_EXPIRES });
+        const pulled = consumer.next({ expires: PULL_EXPIRES });
+        // Closing does not wait for the pull (the server may be away): what it brings later goes back.
+        msg = await Promise.race([pulled, aborted]);
+        if (msg === undefined) {
+          void pulled.then((late) => late?.nak(), () => {});
+          return;
+        }
         failures = 0;
       } catch (error) {
         if (stopping()) return;
         // The server is away (a restart, a network cut): ask again, less often the longer it lasts.
         if (failures++ % 20 === 0) core.logger.warn({ consumer: o.durable, err: error }, 'consumer: reading failed, trying again');
-        await sleep(Math.min(backoff.max, backoff.initial * 2 ** Math.min(failures - 1, 10)), stop.signal);
+        await delay(Math.min(backoff.max, backoff.initial * 2 ** Math.min(failures - 1, 10)), stop.signal);
         continue;
       }
       if (!msg) continue;

@@ -5,7 +5,7 @@ import { BatchFailure, defineReactor, withBatchHandler } from '../projections/de
 import { internalsOf } from '../projections/internals.js';
 import { encodeEvent, eventHeaders } from './envelope.js';
 import type { OutgoingMessage, RelayTransport } from './transport.js';
-import { sleep } from './sleep.js';
+import { delay } from '../events/delay.js';
 import { tracedPublish } from '../observability/spans.js';
 import type { TraceCarrier } from '../observability/telemetry.js';
 
@@ -59,7 +59,7 @@ export async function relay(store: unknown, transport: RelayTransport, options: 
         // A broker that is down or restarting comes back: wait for it, however long that takes.
         if (!transport.transient(error) || signal.aborted) throw error;
         if (attempt === 1 || attempt % 20 === 0) core.logger.warn({ relay: o.name, eventId: message.id, attempt, err: error }, 'relay: broker unavailable, retrying');
-        await sleep(Math.min(RETRY.max, RETRY.initial * 2 ** Math.min(attempt - 1, 10)), signal);
+        await delay(Math.min(RETRY.max, RETRY.initial * 2 ** Math.min(attempt - 1, 10)), signal);
       }
     }
   };

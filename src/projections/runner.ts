@@ -1,3 +1,4 @@
+import { delay } from '../events/delay.js';
 import { ProjectionFailedError } from '../events/errors.js';
 import type { RecordedEvent } from '../events/types.js';
 import { inEventContext } from '../context/message-context.js';
@@ -402,17 +403,7 @@ export class Runner {
   }
 
   private sleep(ms: number): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      const signal = this.stop.signal;
-      function done() {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        resolve();
-      }
-      signal.addEventListener('abort', done, { once: true });
-    });
+    return this.stopped ? Promise.resolve() : delay(ms, this.stop.signal);
   }
 
   /** The failure that stopped it, as an error. */

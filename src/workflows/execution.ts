@@ -3,6 +3,7 @@ import type { NewEvent, RecordedEvent } from '../events/types.js';
 import { checkOptions } from '../events/validate.js';
 import type { EventStore } from '../store/event-store.js';
 import type { StepInfo, StepOptions, WaitOptions, WorkflowContext, WorkflowDefinition } from './define.js';
+import { delay } from '../events/delay.js';
 import { MAX_TIMER, toMs, type Duration } from './duration.js';
 import { H, errorRecord, historyStream, recordedError, type Ending, type ErrorRecord, type History, type OpRecord } from './history.js';
 import { currentStepKey, inStep } from './step-scope.js';
@@ -819,19 +820,6 @@ function checkStep(options: StepOptions | undefined): CheckedStep {
   const retryIf = o.retryIf ?? (() => true);
   if (typeof retryIf !== 'function') throw new ValidationError([{ path: ['options', 'retryIf'], message: 'must be a function' }]);
   return { retries, retryIf, backoff, timeout: o.timeout === undefined ? undefined : toMs(o.timeout, ['options', 'timeout'], MAX_TIMER) };
-}
-
-function delay(ms: number, signal: AbortSignal): Promise<void> {
-  if (ms <= 0 || signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, Math.min(ms, MAX_TIMER));
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 /** The fields of a start context an instance keeps. */

@@ -168,10 +168,11 @@ describe.skipIf(!nats.servers)('NATS messaging through crashes', () => {
     await fill(source, 200, 5, 400);
     await eventually('600 effects', async () => (await collect(target.readAll())).length >= 600, 60_000);
     await expectEachOnceInOrder(source, target);
-    await consumer.close();
-    await relay.close();
-    server.kill('SIGTERM');
+    // Closed while the server is down: both end, their connections with them.
+    server.kill('SIGKILL');
     await new Promise((resolve) => server.once('exit', resolve));
+    await Promise.all([consumer.close(), relay.close()]);
+    expect(consumer.status().state).toBe('stopped');
   });
 });
 

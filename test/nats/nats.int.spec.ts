@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { connect, headers } from '@nats-io/transport-node';
-import { jetstream } from '@nats-io/jetstream';
+import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -309,6 +309,11 @@ describe.skipIf(!nats.servers)('NATS relay and consumer', () => {
     await (await relayToNats(store, { servers, stream: wide, subject: 'x', subjects: [`${wide}.>`], name: 'wide' })).close();
     await (await relayToNats(store, { servers, stream: wide, subject: `${wide}.orders.events`, name: 'narrow' })).close();
     await expect(consumeFromNats({ servers, stream: fresh(), durable: 'd', store, handler: () => {} })).rejects.toThrow(/does not exist/);
+    // A durable of the same name made without explicit acks cannot give exactly-once effects.
+    const nc = await connect({ servers });
+    await (await jetstreamManager(nc)).consumers.add(stream, { durable_name: 'acks-none', ack_policy: AckPolicy.None });
+    await nc.close();
+    await expect(consumeFromNats({ servers, stream, durable: 'acks-none', store, handler: () => {} })).rejects.toThrow(/without explicit acks/);
     await expect(consumeFromNats({ servers, stream, durable: 'bad name', store, handler: () => {} })).rejects.toThrow(ConfigurationError);
     await expect(consumeFromNats({ servers, stream, durable: 'd', store, handler: 'no' as never })).rejects.toThrow(ConfigurationError);
   });
